@@ -1,0 +1,5 @@
+//! dialsync keeps Genesys Cloud Outbound contact lists (and agent routing settings)
+//! in step with CRMs. This crate is the `dialsync` command and the pieces that join
+//! the plugin runtime, the Genesys client and the emulator into one tool.
+
+pub mod cli;
