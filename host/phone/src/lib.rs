@@ -1,1 +1,214 @@
-//! Placeholder: being written.
+//! Phone normalisation to E.164 for dialsync.
+//!
+//! CRM phone fields are free text (`"(281) 332-2575"`, `"+1 858 287 7834 x12"`,
+//! `"tel:+442079460958"`). Genesys Cloud dials what it is given, so every number
+//! is normalised here once, with libphonenumber's metadata (the `phonenumber`
+//! crate), before it reaches a contact list. The host exposes this as the
+//! `normalize-phone` import so plugins do not each carry the ~2 MB metadata, and
+//! the plugin SDK's native test host calls the same function, so a plugin's
+//! native tests and its wasm build see identical results.
+//!
+//! `phonenumber::parse` accepts numbers that cannot exist (`555-0143` parses);
+//! only [`phonenumber::is_valid`] tells them apart, so every result is gated on it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::{Mode, country};
+
+/// Why a phone number could not be normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneError {
+    /// What went wrong, as a stable machine-readable kind.
+    pub code: PhoneErrorCode,
+    /// Human-readable reason quoting the raw value.
+    pub message: String,
+}
+
+/// The kinds of [`PhoneError`], matching the WIT `phone-error.code` strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneErrorCode {
+    /// Nothing but whitespace (or only an extension) was given.
+    Empty,
+    /// The text is not a phone number at all.
+    Unparseable,
+    /// It parses, but no such number can exist in its country's numbering plan.
+    Invalid,
+    /// The number has no country prefix and no (known) default region was given.
+    NoRegion,
+}
+
+impl PhoneErrorCode {
+    /// The wire form used by the WIT contract: `empty`, `unparseable`, `invalid`, `no-region`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Unparseable => "unparseable",
+            Self::Invalid => "invalid",
+            Self::NoRegion => "no-region",
+        }
+    }
+}
+
+impl fmt::Display for PhoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for PhoneError {}
+
+fn error(code: PhoneErrorCode, message: String) -> PhoneError {
+    PhoneError { code, message }
+}
+
+/// Normalise a free-text phone number to E.164 (e.g. `+12813322575`).
+///
+/// Trims, strips a `tel:` scheme, drops an extension (`;ext=`, `ext`, ` x`, `#`)
+/// and any other URI parameter, then parses with `default_region` (ISO 3166-1
+/// alpha-2, case-insensitive) for numbers written without a `+` country prefix.
+/// Without a region such numbers fail with [`PhoneErrorCode::NoRegion`] rather than
+/// being guessed.
+pub fn normalize(raw: &str, default_region: Option<&str>) -> Result<String, PhoneError> {
+    let number = strip_decorations(raw);
+    if number.is_empty() {
+        return Err(error(
+            PhoneErrorCode::Empty,
+            format!("phone number {raw:?} is empty"),
+        ));
+    }
+    let region = match default_region.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(code) => Some(parse_region(code).ok_or_else(|| {
+            error(
+                PhoneErrorCode::NoRegion,
+                format!("phone number {raw:?}: {code:?} is not a known ISO 3166-1 alpha-2 region"),
+            )
+        })?),
+        None => None,
+    };
+    if region.is_none() && !number.starts_with('+') {
+        return Err(error(
+            PhoneErrorCode::NoRegion,
+            format!("phone number {raw:?} has no +country prefix and no default region was given"),
+        ));
+    }
+    let parsed = phonenumber::parse(region, number).map_err(|e| {
+        error(
+            PhoneErrorCode::Unparseable,
+            format!("phone number {raw:?} could not be parsed: {e}"),
+        )
+    })?;
+    if !phonenumber::is_valid(&parsed) {
+        let region_note = default_region
+            .map(|r| format!(" (default region {r})"))
+            .unwrap_or_default();
+        return Err(error(
+            PhoneErrorCode::Invalid,
+            format!("phone number {raw:?} is not a valid number{region_note}"),
+        ));
+    }
+    Ok(parsed.format().mode(Mode::E164).to_string())
+}
+
+/// Parse an ISO 3166-1 alpha-2 region code, case-insensitively.
+fn parse_region(code: &str) -> Option<country::Id> {
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    country::Id::from_str(&code.to_ascii_uppercase()).ok()
+}
+
+/// The number part of `raw`: trimmed, `tel:` removed, extension and URI
+/// parameters cut off. Hand-written because the crate's parser only understands
+/// some extension spellings and rejects `tel:` URIs with parameters.
+fn strip_decorations(raw: &str) -> &str {
+    let mut s = raw.trim();
+    if s.len() >= 4 && s[..4].eq_ignore_ascii_case("tel:") {
+        s = s[4..].trim_start();
+    }
+    // A leading space lets " x" also match an extension at the very start.
+    let padded = format!(" {}", s.to_ascii_lowercase());
+    let cut = [";", "ext", " x", "#"]
+        .iter()
+        .filter_map(|marker| padded.find(marker))
+        .min();
+    if let Some(at) = cut {
+        s = &s[..at.saturating_sub(1)];
+    }
+    s.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str, region: Option<&str>) -> String {
+        normalize(raw, region).unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+    }
+
+    fn code(raw: &str, region: Option<&str>) -> PhoneErrorCode {
+        normalize(raw, region).expect_err(raw).code
+    }
+
+    #[test]
+    fn national_formats_with_a_region() {
+        assert_eq!(ok("(281) 332-2575", Some("US")), "+12813322575");
+        assert_eq!(ok("020 7946 0958", Some("GB")), "+442079460958");
+        assert_eq!(ok("  281.332.2575  ", Some("us")), "+12813322575");
+    }
+
+    #[test]
+    fn international_formats_without_a_region() {
+        assert_eq!(ok("+1 858 287 7834", None), "+18582877834");
+        assert_eq!(ok("+44 20 7946 0958", None), "+442079460958");
+        // A +prefix wins over a different default region.
+        assert_eq!(ok("+44 20 7946 0958", Some("US")), "+442079460958");
+    }
+
+    #[test]
+    fn tel_uris_and_extensions_are_stripped() {
+        assert_eq!(ok("tel:+442079460958", None), "+442079460958");
+        assert_eq!(ok("TEL:+1-858-287-7834;ext=12", None), "+18582877834");
+        assert_eq!(ok("+1 858 287 7834 x12", None), "+18582877834");
+        assert_eq!(ok("+1 858 287 7834 ext. 12", None), "+18582877834");
+        assert_eq!(ok("(281) 332-2575 #4", Some("US")), "+12813322575");
+    }
+
+    #[test]
+    fn impossible_numbers_are_invalid_not_accepted() {
+        assert_eq!(code("555-0143", Some("US")), PhoneErrorCode::Invalid);
+        assert_eq!(code("+1 202 555 014", None), PhoneErrorCode::Invalid);
+    }
+
+    #[test]
+    fn empty_and_garbage() {
+        assert_eq!(code("", Some("US")), PhoneErrorCode::Empty);
+        assert_eq!(code("   ", None), PhoneErrorCode::Empty);
+        assert_eq!(code(" x12", Some("US")), PhoneErrorCode::Empty);
+        assert_eq!(
+            code("call me maybe", Some("US")),
+            PhoneErrorCode::Unparseable
+        );
+    }
+
+    #[test]
+    fn no_region_is_never_guessed() {
+        assert_eq!(code("020 7946 0958", None), PhoneErrorCode::NoRegion);
+        assert_eq!(code("(281) 332-2575", Some("")), PhoneErrorCode::NoRegion);
+        assert_eq!(code("(281) 332-2575", Some("ZZ")), PhoneErrorCode::NoRegion);
+        assert_eq!(
+            code("(281) 332-2575", Some("USA")),
+            PhoneErrorCode::NoRegion
+        );
+    }
+
+    #[test]
+    fn messages_quote_the_raw_value() {
+        let e = normalize("555-0143", Some("US")).unwrap_err();
+        assert!(e.message.contains("\"555-0143\""), "{}", e.message);
+        assert_eq!(e.code.as_str(), "invalid");
+        let e = normalize("020 7946 0958", None).unwrap_err();
+        assert!(e.message.contains("\"020 7946 0958\""), "{}", e.message);
+        assert_eq!(e.code.as_str(), "no-region");
+    }
+}

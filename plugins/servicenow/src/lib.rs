@@ -1,1 +1,195 @@
-//! Placeholder: being written.
+//! dialsync mapping plugin for ServiceNow people records (`sys_user`,
+//! `customer_contact`) read through the Table API.
+//!
+//! Input: one Table API record. Every scalar is a string, `sys_updated_on` is UTC
+//! `YYYY-MM-DD HH:MM:SS`, references are `{link, value}` or `""`, and with
+//! `sysparm_display_value=all` every field is `{display_value, value}` — the
+//! database `value` is always the one used (display values follow the caller's
+//! locale and time zone).
+//!
+//! Output: externalId `sn_<sys_id>`; `active == "false"` → do-not-call; phones
+//! `phone`, `mobile_phone`, `home_phone` normalised with the record's `country`
+//! (when it is an ISO alpha-2 code) or the configured `default_region`. A phone
+//! that cannot be normalised rejects the record at that field; an active record
+//! with no phone at all is skipped ("no phone").
+
+use dialsync_plugin_sdk::record::region_code;
+use dialsync_plugin_sdk::serde_json::Value;
+use dialsync_plugin_sdk::servicenow::{boolean, value};
+use dialsync_plugin_sdk::{
+    ChangeBuilder, ContactChange, FieldError, Host, MapOutcome, Mapper, Operation, PluginInfo,
+    external_id, time,
+};
+
+/// The ServiceNow mapper.
+pub struct ServiceNow;
+
+/// Data columns: (contact-list column, ServiceNow field).
+const COLUMNS: [(&str, &str); 7] = [
+    ("firstName", "first_name"),
+    ("lastName", "last_name"),
+    ("email", "email"),
+    ("title", "title"),
+    ("timeZone", "time_zone"),
+    ("preferredLanguage", "preferred_language"),
+    ("userName", "user_name"),
+];
+
+/// Phone columns: (contact-list column, ServiceNow field).
+const PHONES: [(&str, &str); 3] = [
+    ("businessPhone", "phone"),
+    ("mobilePhone", "mobile_phone"),
+    ("homePhone", "home_phone"),
+];
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "servicenow plugin configuration",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "default_region": {
+      "description": "ISO 3166-1 alpha-2 region for phone numbers without +country prefix, used when the record's country is empty or not an alpha-2 code.",
+      "type": "string",
+      "pattern": "^[A-Za-z]{2}$"
+    }
+  }
+}"#;
+
+impl Mapper for ServiceNow {
+    fn describe(_host: &dyn Host) -> PluginInfo {
+        let mut columns = vec!["externalId".to_owned()];
+        columns.extend(COLUMNS.iter().map(|(c, _)| (*c).to_owned()));
+        columns.extend(["company", "sourceTable"].map(str::to_owned));
+        columns.extend(PHONES.iter().map(|(c, _)| (*c).to_owned()));
+        PluginInfo {
+            name: "servicenow".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            source_kind: "servicenow".into(),
+            input_schema: include_str!("../../../schemas/servicenow-record.schema.json").into(),
+            config_schema: CONFIG_SCHEMA.into(),
+            columns,
+            phone_columns: PHONES.iter().map(|(c, _)| (*c).to_owned()).collect(),
+            actions: Vec::new(),
+        }
+    }
+
+    fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
+        let country = value(record, "country").ok().flatten();
+        let region = region_code(country).or_else(|| host.config("default_region"));
+        let mut b = ChangeBuilder::new(host, region);
+
+        let sys_id = match value(record, "sys_id") {
+            Err(e) => {
+                b.error(e);
+                None
+            }
+            Ok(None) => {
+                b.error(FieldError::missing("/sys_id", "the record's 32-hex sys_id"));
+                None
+            }
+            Ok(Some(id)) if is_sys_id(id) => Some(id),
+            Ok(Some(id)) => {
+                b.error(FieldError::new(
+                    "/sys_id",
+                    "invalid-id",
+                    format!("/sys_id must be 32 lowercase hex characters, got {id:?}"),
+                ));
+                None
+            }
+        };
+        let updated_at = match b.check(value(record, "sys_updated_on")).flatten() {
+            None => {
+                b.error(FieldError::missing(
+                    "/sys_updated_on",
+                    "UTC \"YYYY-MM-DD HH:MM:SS\"",
+                ));
+                None
+            }
+            Some(raw) => b.check(
+                time::servicenow_datetime(raw)
+                    .map_err(|e| FieldError::new("/sys_updated_on", "invalid-date", e.message)),
+            ),
+        };
+        let active = b.check(boolean(record, "active")).flatten();
+
+        for (column, field) in COLUMNS {
+            let v = b.check(value(record, field)).flatten();
+            b.column(column, &format!("/{field}"), v);
+        }
+        let (company, company_field) = company(record);
+        b.column("company", company_field, company);
+        let table = b.check(value(record, "sys_class_name")).flatten();
+        b.column("sourceTable", "/sys_class_name", table);
+        for (column, field) in PHONES {
+            let raw = b.check(value(record, field)).flatten();
+            b.phone(column, &format!("/{field}"), raw);
+        }
+
+        // Every way sys_id or updated_at can be `None` has recorded an error, so
+        // only the first arm can see them missing.
+        let (columns, phones, sys_id, updated_at) = match (b.finish(), sys_id, updated_at) {
+            (Err(errors), _, _) => return MapOutcome::Reject(errors),
+            (Ok((columns, phones)), Some(id), Some(at)) => (columns, phones, id, at),
+            (Ok(_), _, _) => {
+                return MapOutcome::Reject(vec![FieldError::missing(
+                    "/sys_id",
+                    "sys_id and sys_updated_on",
+                )]);
+            }
+        };
+        let external_id = match external_id("sn", &[sys_id]) {
+            Ok(id) => id,
+            Err(e) => {
+                return MapOutcome::Reject(vec![FieldError::new(
+                    "/sys_id",
+                    "invalid-id",
+                    e.to_string(),
+                )]);
+            }
+        };
+        let do_not_call = active == Some(false);
+        if !do_not_call && phones.is_empty() {
+            return MapOutcome::Skip(format!(
+                "no phone: {external_id} has no phone, mobile_phone or home_phone"
+            ));
+        }
+        MapOutcome::Change(ContactChange {
+            external_id,
+            source_id: sys_id.to_owned(),
+            source_updated_at: updated_at,
+            operation: if do_not_call {
+                Operation::DoNotCall
+            } else {
+                Operation::Upsert
+            },
+            partial: false,
+            columns,
+            phones,
+            callable: Some(!do_not_call),
+        })
+    }
+}
+
+/// `customer_contact.account`, else `sys_user.company`: the display value (the
+/// account's name) when the record carries one, else the reference's sys_id.
+fn company(record: &Value) -> (Option<&str>, &'static str) {
+    for (field, pointer) in [("account", "/account"), ("company", "/company")] {
+        let display = record
+            .get(field)
+            .and_then(|v| v.get("display_value"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty());
+        if let Some(name) = display.or_else(|| value(record, field).ok().flatten()) {
+            return (Some(name), pointer);
+        }
+    }
+    (None, "/account")
+}
+
+/// ServiceNow sys_ids are 32 lowercase hex characters.
+fn is_sys_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+dialsync_plugin_sdk::export_plugin!(ServiceNow);
