@@ -76,6 +76,17 @@ impl AuthState {
     pub fn clear_windows(&mut self) {
         self.windows.clear();
     }
+
+    /// Invalidates every issued token (later use answers 401 `bad.credentials`, as an
+    /// expired token does) and drops their per-token rate windows, which no request can
+    /// reach any more. Per-client windows stay: the client's budget is not reset by losing
+    /// its tokens. Returns how many tokens were invalidated.
+    pub fn expire_tokens(&mut self) -> usize {
+        let n = self.tokens.len();
+        self.tokens.clear();
+        self.windows.retain(|key, _| !key.starts_with("token:"));
+        n
+    }
 }
 
 /// Everything the handlers share.

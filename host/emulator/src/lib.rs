@@ -4,9 +4,10 @@
 //! auth), the real `/api/v2` paths dialsync uses (contact lists, contacts, DNC lists,
 //! campaigns, users, routing skills/languages/utilization) with camelCase models and
 //! Genesys `ErrorBody` answers, and a control API under `/_emulator/` (stats, state dump,
-//! reset, fixtures, run-time config). Faults (latency, 5xx, dropped connections, 429
-//! bursts, dialer 409s) and the simulated dialer draw from generators seeded by
-//! [`EmulatorConfig::seed`], so a run with the same seed and request sequence repeats.
+//! reset, fixtures, run-time config, token expiry). Faults (latency, 5xx, dropped
+//! connections, 429 bursts, dialer 409s) and the simulated dialer draw from generators
+//! seeded by [`EmulatorConfig::seed`], so a run with the same seed and request sequence
+//! repeats.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dialsync_emulator::EmulatorError> {
@@ -161,6 +162,13 @@ impl Emulator {
     pub fn dialer_tick(&self) {
         self.shared.store().dialer_tick();
     }
+    /// Invalidates every issued token now (same as `POST /_emulator/tokens/expire`): the
+    /// next API call with any of them answers 401 `bad.credentials`, as after a server-side
+    /// expiry or revocation, and a fresh token from `/oauth/token` works. Returns how many
+    /// tokens were invalidated.
+    pub fn expire_tokens(&self) -> usize {
+        self.shared.auth().expire_tokens()
+    }
 }
 
 /// The axum app for `config` (without the background user-version churn, which needs a
@@ -245,7 +253,8 @@ fn router_for(sh: AppState) -> Router {
         .route("/_emulator/state", get(control::state))
         .route("/_emulator/reset", post(control::reset))
         .route("/_emulator/fixtures", post(control::fixtures))
-        .route("/_emulator/config", put(control::config));
+        .route("/_emulator/config", put(control::config))
+        .route("/_emulator/tokens/expire", post(control::expire_tokens));
     Router::new()
         .route("/oauth/token", post(oauth::token))
         .merge(api)
@@ -324,6 +333,10 @@ impl RunningEmulator {
     /// See [`Emulator::load_fixtures`].
     pub fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), FixtureError> {
         self.emulator.load_fixtures(fixtures)
+    }
+    /// See [`Emulator::expire_tokens`].
+    pub fn expire_tokens(&self) -> usize {
+        self.emulator.expire_tokens()
     }
     /// The state handle.
     pub fn emulator(&self) -> &Emulator {

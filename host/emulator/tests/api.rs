@@ -220,6 +220,69 @@ async fn tokens_expire() {
     assert_error_body(&h, &v, 401, "bad.credentials");
 }
 
+#[tokio::test]
+async fn expire_tokens_invalidates_every_issued_token_now() {
+    let mut env = Env::start(EmulatorConfig {
+        extra_clients: vec![dialsync_emulator::ClientCredentials {
+            client_id: "second".into(),
+            client_secret: "s2".into(),
+        }],
+        ..Default::default()
+    })
+    .await;
+    let second = env.fetch_token("second", "s2").await.expect("second token");
+    let skills = format!("{}/api/v2/routing/skills", env.emu.base_url());
+    let status_with = |token: String| {
+        let req = env.http.get(&skills).bearer_auth(token);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(status_with(env.token.clone()).await, StatusCode::OK);
+    assert_eq!(status_with(second.clone()).await, StatusCode::OK);
+
+    // Through the Rust API: both clients' tokens die at once (24 h TTL notwithstanding).
+    assert_eq!(env.emu.expire_tokens(), 2);
+    let (s, h, v) = env.call(Method::GET, "/api/v2/routing/skills", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_error_body(&h, &v, 401, "bad.credentials");
+    assert_eq!(status_with(second).await, StatusCode::UNAUTHORIZED);
+
+    // A fresh token works; then the control route expires it too.
+    env.token = env
+        .fetch_token("dialsync", "emulator-secret")
+        .await
+        .unwrap();
+    assert_eq!(
+        env.call(Method::GET, "/api/v2/routing/skills", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let r = env
+        .http
+        .post(format!("{}/_emulator/tokens/expire", env.emu.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"expired": 1}));
+    assert_eq!(
+        env.call(Method::GET, "/api/v2/routing/skills", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let stats = env.emu.stats();
+    assert_eq!(stats.count("GET", "/api/v2/routing/skills", 200), 3);
+    assert_eq!(stats.count("GET", "/api/v2/routing/skills", 401), 3);
+    assert_eq!(stats.count("POST", "/oauth/token", 200), 3);
+    assert_eq!(
+        stats.route_total("POST", "/_emulator/tokens/expire"),
+        0,
+        "control calls are not counted"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn rate_limit_answers_429_with_retry_after_then_recovers() {
     let env = Env::start(EmulatorConfig {

@@ -1,5 +1,6 @@
 //! The control API under `/_emulator/` (no auth, not counted in stats): `GET stats`,
-//! `GET state`, `POST reset`, `POST fixtures`, `PUT config`.
+//! `GET state`, `POST reset`, `POST fixtures`, `PUT config`, `POST tokens/expire`
+//! (invalidates every issued token, to test a client's re-auth on 401).
 
 use axum::Json;
 use axum::extract::State;
@@ -66,4 +67,10 @@ pub(crate) async fn config(
         "rate_headers": cfg.rate_headers,
         "retry_after_header": cfg.retry_after_header,
     })))
+}
+
+/// `POST /_emulator/tokens/expire`: invalidates every issued token now (their next use
+/// answers 401 `bad.credentials`); answers `{"expired": N}`, the number invalidated.
+pub(crate) async fn expire_tokens(State(sh): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "expired": sh.auth().expire_tokens() }))
 }

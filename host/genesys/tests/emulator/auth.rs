@@ -1,5 +1,6 @@
 //! OAuth: one token fetch shared by concurrent callers, proactive refresh before expiry,
-//! refresh once on 401, refused credentials.
+//! recovery when the server expires tokens early (refresh once, retry once), a second 401
+//! returned rather than retried, refused credentials.
 
 use std::time::Duration;
 
@@ -53,6 +54,31 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
     // Refreshed every 9 s (90 % of 10 s) over ~120 s.
     let fetches = c.stats().token_fetches;
     assert!((13..=15).contains(&fetches), "{fetches} token fetches");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_expired_server_side_are_refreshed_once_and_the_call_retried_once() {
+    let emu = emulator(sample()).await;
+    let c = client(settings(&emu));
+    for _ in 0..3 {
+        c.get_contact_list(SAMPLE_LIST).await.unwrap();
+    }
+    assert_eq!(c.stats().token_fetches, 1);
+
+    // The server drops the client's 24 h token early.
+    assert_eq!(emu.expire_tokens(), 1);
+    let list = c.get_contact_list(SAMPLE_LIST).await.unwrap();
+    assert_eq!(list.id.as_deref(), Some(SAMPLE_LIST));
+
+    let stats = c.stats();
+    assert_eq!(stats.unauthorized_refreshes, 1);
+    assert_eq!(stats.token_fetches, 2, "the first token, then one refresh");
+    assert_eq!(stats.retries, 1, "the call was retried once");
+    let server = emu.stats();
+    assert_eq!(server.count("GET", LIST_ROUTE, 401), 1);
+    assert_eq!(server.count("GET", LIST_ROUTE, 200), 4);
+    assert_eq!(server.count("POST", "/oauth/token", 200), 2);
     emu.shutdown().await;
 }
 
