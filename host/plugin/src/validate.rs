@@ -1,0 +1,205 @@
+//! JSON Schema validation of plugin inputs and outputs, and the checks that a
+//! mapped change keeps to the contract (declared columns, externalId shape).
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
+
+use crate::model::{ContactChange, EXTERNAL_ID_COLUMN, FieldError, PluginInfo};
+
+/// The schema every mapped change must satisfy, shared with the SDK and docs.
+const CONTACT_CHANGE_SCHEMA: &str = include_str!("../../../schemas/contact-change.schema.json");
+
+static CONTACT_CHANGE: LazyLock<Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(CONTACT_CHANGE_SCHEMA)
+        .expect("schemas/contact-change.schema.json is valid JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schemas/contact-change.schema.json is a valid JSON Schema")
+});
+
+/// Compiles a plugin-supplied schema, or says why it is not one.
+pub(crate) fn compile(schema: &Value) -> Result<Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| format!("{e} (at {})", pointer_or_root(e.instance_path.as_str())))
+}
+
+/// Every way `instance` fails `validator`, as field errors with JSON pointers.
+pub(crate) fn errors(validator: &Validator, instance: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for e in validator.iter_errors(instance) {
+        flatten(e.to_owned(), &mut out);
+    }
+    out
+}
+
+/// Longest schema-error message kept: jsonschema quotes the failing value,
+/// which can be a whole record.
+const MAX_MESSAGE: usize = 300;
+
+/// Turns one jsonschema error into field errors that name the field itself:
+/// a missing property becomes `<path>/<property>`, an unexpected one likewise,
+/// and for `anyOf`/`oneOf` the branch with the fewest errors (the first on a
+/// tie, so schema authors order branches by likelihood) is reported instead
+/// of "not valid under any of the schemas".
+fn flatten(e: ValidationError<'static>, out: &mut Vec<FieldError>) {
+    let path = e.instance_path.as_str().to_string();
+    let message = short(e.to_string());
+    let child = |name: &str| format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
+    match e.kind {
+        ValidationErrorKind::Required { property } => {
+            let name = property
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| property.to_string());
+            out.push(FieldError {
+                field: child(&name),
+                code: "missing".into(),
+                message: format!("`{name}` is required"),
+            });
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            for name in unexpected {
+                out.push(FieldError {
+                    field: child(&name),
+                    code: "invalid-value".into(),
+                    message: format!("`{name}` is not an allowed property"),
+                });
+            }
+        }
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
+            if context.iter().any(|branch| !branch.is_empty()) =>
+        {
+            let best = context
+                .into_iter()
+                .filter(|branch| !branch.is_empty())
+                .min_by_key(Vec::len)
+                .unwrap_or_default();
+            for sub in best {
+                flatten(sub, out);
+            }
+        }
+        ValidationErrorKind::Type { .. } => {
+            out.push(FieldError {
+                field: path,
+                code: "invalid-type".into(),
+                message,
+            });
+        }
+        _ => {
+            out.push(FieldError {
+                field: path,
+                code: "invalid-value".into(),
+                message,
+            });
+        }
+    }
+}
+
+fn short(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
+fn pointer_or_root(p: &str) -> &str {
+    if p.is_empty() { "/" } else { p }
+}
+
+/// Problems with one mapped change: the shared contact-change schema, then the
+/// plugin's own declared columns.
+pub(crate) fn check_change(
+    info: &PluginInfo,
+    declared: &BTreeSet<String>,
+    change: &ContactChange,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match serde_json::to_value(change) {
+        Ok(json) => {
+            for e in CONTACT_CHANGE.iter_errors(&json) {
+                problems.push(format!(
+                    "{}: {e}",
+                    pointer_or_root(e.instance_path.as_str())
+                ));
+            }
+        }
+        Err(e) => problems.push(format!("change does not serialise: {e}")),
+    }
+    let phone_columns: BTreeSet<&str> = info.phone_columns.iter().map(String::as_str).collect();
+    for column in change.columns.keys() {
+        if column == EXTERNAL_ID_COLUMN {
+            problems.push(format!(
+                "/columns/{column}: `{EXTERNAL_ID_COLUMN}` is written by the host from externalId"
+            ));
+        } else if phone_columns.contains(column.as_str()) {
+            // An empty value clears the phone column (e.g. a CDC update that
+            // nulled it); numbers themselves must go in `phones`.
+            if !change.columns[column].is_empty() {
+                problems.push(format!(
+                    "/columns/{column}: phone column `{column}` must go in `phones`"
+                ));
+            }
+        } else if !declared.contains(column) {
+            problems.push(format!(
+                "/columns/{column}: column `{column}` is not in the plugin's declared columns"
+            ));
+        }
+    }
+    for (i, phone) in change.phones.iter().enumerate() {
+        if !phone_columns.contains(phone.column.as_str()) {
+            problems.push(format!(
+                "/phones/{i}/column: `{}` is not one of the plugin's phone columns",
+                phone.column
+            ));
+        }
+    }
+    problems
+}
+
+/// The checks `describe` output must pass beyond being valid JSON.
+pub(crate) fn check_info(info: &PluginInfo) -> Result<(), String> {
+    if info.name.is_empty()
+        || !info
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "name {:?} must be non-empty lowercase letters, digits and `-`",
+            info.name
+        ));
+    }
+    if info.version.is_empty() {
+        return Err("version is empty".to_string());
+    }
+    if !info.columns.iter().any(|c| c == EXTERNAL_ID_COLUMN) {
+        return Err(format!(
+            "columns {:?} lack the reserved `{EXTERNAL_ID_COLUMN}` column",
+            info.columns
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = info.columns.iter().find(|c| !seen.insert(c.as_str())) {
+        return Err(format!("column `{dup}` is declared twice"));
+    }
+    if let Some(missing) = info
+        .phone_columns
+        .iter()
+        .find(|p| !seen.contains(p.as_str()))
+    {
+        return Err(format!("phone column `{missing}` is not in columns"));
+    }
+    Ok(())
+}
