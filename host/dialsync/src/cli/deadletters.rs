@@ -1,0 +1,122 @@
+//! `dialsync deadletters list | replay [ID...] [--all] [--run]`: changes that failed
+//! persistently (with their last error), and putting them back in the queue once the
+//! cause is fixed. `replay --run` also works the queue to completion here; without it a
+//! running `dialsync serve` picks them up.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::sync::{Engine, EngineOptions, Journal, bindings_from_config};
+
+/// Arguments of `dialsync deadletters`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Config file.
+    #[arg(long, global = true, default_value = "dialsync.toml")]
+    config: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List dead letters not yet replayed.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back in the queue.
+    Replay {
+        /// Dead-letter ids (from `list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+        /// Also send them now and wait for their outcomes (do not use while `serve` runs
+        /// on the same journal).
+        #[arg(long)]
+        run: bool,
+    },
+}
+
+/// Runs `dialsync deadletters`.
+pub fn run(args: Args) -> ExitCode {
+    match deadletters(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn deadletters(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let path = config.store.path.clone();
+    match args.command {
+        Command::List { json } => {
+            let journal = Journal::inspect(&path)
+                .with_context(|| format!("opening journal {}", path.display()))?;
+            let letters = journal.dead_letters()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("no dead letters");
+            } else {
+                println!(
+                    "{:>6}  {:<14} {:<28} {:>8}  {:<25}  last error",
+                    "id", "source", "externalId", "attempts", "dead-lettered at"
+                );
+                for d in letters {
+                    println!(
+                        "{:>6}  {:<14} {:<28} {:>8}  {:<25}  {}",
+                        d.id, d.source, d.external_id, d.attempts, d.created_at, d.error
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { ids, all, run } => {
+            let wanted = (!all).then_some(ids);
+            let unknown = if run {
+                let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+                rt.block_on(async move {
+                    let (bindings, _clients) = bindings_from_config(&config)?;
+                    let engine = Engine::open(&path, bindings, EngineOptions::for_config(&config))?;
+                    let (replayed, unknown) = engine.replay(wanted).await?;
+                    report(&replayed, &unknown);
+                    engine.run_until_idle().await?;
+                    println!(
+                        "{} dead letter(s) remain",
+                        engine.dead_letters().await?.len()
+                    );
+                    anyhow::Ok(unknown)
+                })?
+            } else {
+                let mut journal = Journal::inspect(&path)
+                    .with_context(|| format!("opening journal {}", path.display()))?;
+                let now = chrono::Utc::now().timestamp_millis();
+                let (replayed, unknown) = journal.replay(wanted.as_deref(), now)?;
+                report(&replayed, &unknown);
+                unknown
+            };
+            Ok(if unknown.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn report(replayed: &[i64], unknown: &[i64]) {
+    println!("replayed {} dead letter(s)", replayed.len());
+    for id in unknown {
+        eprintln!("no open dead letter with id {id}");
+    }
+}

@@ -1,0 +1,318 @@
+//! What flows through the engine: a mapped contact change as accepted from a plugin,
+//! what it folds into (the contact as it should be in Genesys), and the terminal outcomes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The reserved contact-list column that carries the externalId.
+pub const EXTERNAL_ID_COLUMN: &str = "externalId";
+
+/// What a change asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// Create or update the contact.
+    Upsert,
+    /// Mark the contact (and its numbers) do-not-call.
+    DoNotCall,
+    /// The CRM deleted the record.
+    Remove,
+}
+
+impl Operation {
+    /// The journal's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Upsert => "upsert",
+            Operation::DoNotCall => "do-not-call",
+            Operation::Remove => "remove",
+        }
+    }
+}
+
+/// A phone number for one of the list's phone columns (E.164, normalised by the host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phone {
+    /// The phone column.
+    pub column: String,
+    /// The number.
+    pub number: String,
+}
+
+/// One mapped change for one CRM record (the plugin contract's `contact-change`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Stable, safe id of the CRM record; also written to the `externalId` column.
+    pub external_id: String,
+    /// The CRM's own id of the record.
+    pub source_id: String,
+    /// When the CRM last changed the record; newest wins.
+    pub source_updated_at: DateTime<Utc>,
+    /// What to do.
+    pub operation: Operation,
+    /// Only the changed columns are present (Salesforce CDC updates).
+    #[serde(default)]
+    pub partial: bool,
+    /// Column values (not the phone columns, not `externalId`).
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Phone column values.
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    /// Explicit callable flag, if the source sets one.
+    #[serde(default)]
+    pub callable: Option<bool>,
+}
+
+/// The contact as it should be in Genesys after a run of changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// All data columns, including `externalId` and the phone columns.
+    pub data: BTreeMap<String, String>,
+    /// Contact-level callable flag (false also marks each phone column uncallable).
+    pub callable: bool,
+}
+
+/// What a key's changes fold into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// The contact exists with this content.
+    Present(Row),
+    /// The CRM deleted it; the last known row is kept for a soft delete.
+    Removed {
+        /// The last known content, if any.
+        last: Option<Row>,
+    },
+}
+
+/// A key's folded changes could not be built without the contact's current content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedsBase;
+
+/// Folds changes (already in source order) onto the last known content.
+///
+/// A full change replaces the data; a partial one merges into what is there; do-not-call
+/// makes the contact uncallable (sticky until a change says `callable: true`); a remove
+/// ends present; a later upsert re-creates. A partial change with no known content
+/// returns `NeedsBase` — sending only its columns would wipe the others.
+pub fn fold<'a>(
+    external_id: &str,
+    base: Option<&Row>,
+    changes: impl IntoIterator<Item = &'a Change>,
+) -> Result<Target, NeedsBase> {
+    let mut current: Option<Row> = base.cloned();
+    let mut removed = false;
+    for change in changes {
+        let callable_before = current.as_ref().map(|r| r.callable).unwrap_or(true);
+        match change.operation {
+            Operation::Remove => {
+                removed = true;
+                continue;
+            }
+            Operation::Upsert | Operation::DoNotCall => {}
+        }
+        // A do-not-call change with no columns only flips the flags: it merges like a
+        // partial one.
+        let merges = change.partial
+            || (change.operation == Operation::DoNotCall
+                && change.columns.is_empty()
+                && change.phones.is_empty());
+        let mut data = match (&current, merges) {
+            (_, false) => BTreeMap::new(),
+            (Some(row), true) if !removed => row.data.clone(),
+            (_, true) => return Err(NeedsBase),
+        };
+        data.extend(change.columns.iter().map(|(k, v)| (k.clone(), v.clone())));
+        data.extend(
+            change
+                .phones
+                .iter()
+                .map(|p| (p.column.clone(), p.number.clone())),
+        );
+        data.insert(EXTERNAL_ID_COLUMN.to_string(), external_id.to_string());
+        let callable = match change.operation {
+            Operation::DoNotCall => false,
+            _ => change
+                .callable
+                .unwrap_or(if removed { true } else { callable_before }),
+        };
+        removed = false;
+        current = Some(Row { data, callable });
+    }
+    Ok(if removed {
+        Target::Removed { last: current }
+    } else {
+        match current {
+            Some(row) => Target::Present(row),
+            // No change at all: nothing to fold (callers never ask for this).
+            None => Target::Removed { last: None },
+        }
+    })
+}
+
+/// Every accepted change ends in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Written to Genesys (or, for a delete, deleted / made uncallable).
+    Applied,
+    /// The contact already had this content; nothing sent.
+    Unchanged,
+    /// Older than what was already applied; skipped.
+    Stale,
+    /// Folded into a newer change for the same record, which carried it.
+    Superseded,
+    /// The plugin chose not to sync the record.
+    Skipped,
+    /// Invalid (locally or by the API); carries field errors; never retried.
+    Rejected,
+    /// Failed persistently; carries the last error; replayable.
+    DeadLettered,
+}
+
+impl Outcome {
+    /// All outcomes, in report order.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Applied,
+        Outcome::Unchanged,
+        Outcome::Stale,
+        Outcome::Superseded,
+        Outcome::Skipped,
+        Outcome::Rejected,
+        Outcome::DeadLettered,
+    ];
+
+    /// The journal's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Stale => "stale",
+            Outcome::Superseded => "superseded",
+            Outcome::Skipped => "skipped",
+            Outcome::Rejected => "rejected",
+            Outcome::DeadLettered => "dead-lettered",
+        }
+    }
+
+    /// Parses the journal's name.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// Why a record was rejected: which field, a machine code, and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The column or JSON pointer.
+    pub field: String,
+    /// Machine-readable code, e.g. `unknown_column`.
+    pub code: String,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+impl From<dialsync_plugin_host::ContactChange> for Change {
+    fn from(c: dialsync_plugin_host::ContactChange) -> Change {
+        Change {
+            external_id: c.external_id,
+            source_id: c.source_id,
+            source_updated_at: c.source_updated_at,
+            operation: match c.operation {
+                dialsync_plugin_host::Operation::Upsert => Operation::Upsert,
+                dialsync_plugin_host::Operation::DoNotCall => Operation::DoNotCall,
+                dialsync_plugin_host::Operation::Remove => Operation::Remove,
+            },
+            partial: c.partial,
+            columns: c.columns,
+            phones: c
+                .phones
+                .into_iter()
+                .map(|p| Phone {
+                    column: p.column,
+                    number: p.number,
+                })
+                .collect(),
+            callable: c.callable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(op: Operation, partial: bool, cols: &[(&str, &str)]) -> Change {
+        Change {
+            external_id: "E1".into(),
+            source_id: "s1".into(),
+            source_updated_at: Utc::now(),
+            operation: op,
+            partial,
+            columns: cols
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            phones: vec![],
+            callable: None,
+        }
+    }
+
+    fn present(t: Target) -> Row {
+        match t {
+            Target::Present(r) => r,
+            other => panic!("expected present, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_then_partial_merges() {
+        let a = change(Operation::Upsert, false, &[("first", "A"), ("last", "B")]);
+        let b = change(Operation::Upsert, true, &[("last", "C")]);
+        let row = present(fold("E1", None, [&a, &b]).unwrap());
+        assert_eq!(row.data["first"], "A");
+        assert_eq!(row.data["last"], "C");
+        assert_eq!(row.data[EXTERNAL_ID_COLUMN], "E1");
+        assert!(row.callable);
+    }
+
+    #[test]
+    fn partial_without_base_needs_base() {
+        let b = change(Operation::Upsert, true, &[("last", "C")]);
+        assert_eq!(fold("E1", None, [&b]), Err(NeedsBase));
+        let base = Row {
+            data: [("first".to_string(), "A".to_string())].into(),
+            callable: true,
+        };
+        let row = present(fold("E1", Some(&base), [&b]).unwrap());
+        assert_eq!(row.data["first"], "A");
+        assert_eq!(row.data["last"], "C");
+    }
+
+    #[test]
+    fn dnc_is_sticky_and_remove_then_upsert_recreates() {
+        let a = change(Operation::Upsert, false, &[("first", "A")]);
+        let d = change(Operation::DoNotCall, false, &[]);
+        let p = change(Operation::Upsert, true, &[("first", "Z")]);
+        let row = present(fold("E1", None, [&a, &d, &p]).unwrap());
+        assert!(!row.callable);
+        assert_eq!(row.data["first"], "Z");
+        let r = change(Operation::Remove, false, &[]);
+        assert!(matches!(
+            fold("E1", None, [&a, &r]).unwrap(),
+            Target::Removed { last: Some(_) }
+        ));
+        let row = present(fold("E1", None, [&a, &r, &a]).unwrap());
+        assert!(row.callable);
+    }
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+    }
+}

@@ -1,0 +1,586 @@
+//! The sync engine against the real emulator over loopback, with real SQLite journals:
+//! faults on, the final emulator state must equal the state computed independently from
+//! the input; outcomes are counted; bad records are isolated; 409s never reach the user.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use dialsync::config::DeleteMode;
+use dialsync::sync::{
+    Change, Engine, EngineOptions, GenesysSink, Operation, Outcome, Phone, RetryRules,
+    SourceBinding, SourceRules, contact_id,
+};
+use dialsync_emulator::{
+    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
+    PhoneColumn, RunningEmulator, StateDump,
+};
+use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+const LIST: &str = "list-1";
+const DNC: &str = "dnc-1";
+const CONTACTS_ROUTE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts";
+
+fn list_fixture(contacts: Vec<FixtureContact>) -> FixtureContactList {
+    FixtureContactList {
+        id: Some(LIST.into()),
+        name: "CRM contacts".into(),
+        column_names: vec!["externalId".into(), "name".into(), "phone".into()],
+        phone_columns: vec![
+            serde_json::from_value::<PhoneColumn>(
+                serde_json::json!({"columnName": "phone", "type": "cell"}),
+            )
+            .unwrap(),
+        ],
+        contacts,
+    }
+}
+
+fn fixtures(campaign_on: bool, contacts: Vec<FixtureContact>) -> Fixtures {
+    Fixtures {
+        contact_lists: vec![list_fixture(contacts)],
+        dnc_lists: vec![FixtureDncList {
+            id: Some(DNC.into()),
+            name: "Internal DNC".into(),
+            phone_numbers: vec![],
+        }],
+        campaigns: vec![FixtureCampaign {
+            id: Some("camp-1".into()),
+            name: "Renewals".into(),
+            contact_list_id: LIST.into(),
+            campaign_status: Some(if campaign_on { "on" } else { "off" }.into()),
+            dnc_list_ids: vec![],
+            outbound_line_count: Some(5),
+            dialing_mode: None,
+        }],
+        ..Default::default()
+    }
+}
+
+async fn emulator(config: EmulatorConfig) -> RunningEmulator {
+    dialsync_emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn client(emu: &RunningEmulator, rpm: u32) -> GenesysClient {
+    let mut settings = OrgSettings::new(
+        "acme",
+        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
+        "dialsync",
+        Secret::new("emulator-secret"),
+    );
+    settings.requests_per_minute = rpm;
+    settings.retry = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_elapsed: Duration::from_secs(20),
+    };
+    settings.request_timeout = Duration::from_secs(5);
+    GenesysClient::new(settings).unwrap()
+}
+
+fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
+    EngineOptions {
+        retry: RetryRules {
+            max_attempts,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            per_call,
+            concurrent_batches: 4,
+        },
+        keys_per_round: per_call * 4,
+    }
+}
+
+fn engine(
+    dir: &tempfile::TempDir,
+    client: &GenesysClient,
+    delete_mode: DeleteMode,
+    opts: EngineOptions,
+) -> Engine {
+    let binding = SourceBinding {
+        name: "crm".into(),
+        list_id: LIST.into(),
+        sink: Arc::new(GenesysSink::new(client.clone())),
+        rules: SourceRules {
+            dnc_list_id: Some(DNC.into()),
+            delete_mode,
+        },
+    };
+    Engine::open(&dir.path().join("journal.db"), vec![binding], opts).unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+}
+
+fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
+    Change {
+        external_id: id.into(),
+        source_id: format!("sys-{id}"),
+        source_updated_at: at(secs),
+        operation: Operation::Upsert,
+        partial: false,
+        columns: BTreeMap::from([("name".to_string(), name.to_string())]),
+        phones: vec![Phone {
+            column: "phone".into(),
+            number: phone.into(),
+        }],
+        callable: None,
+    }
+}
+
+fn op(id: &str, secs: i64, operation: Operation) -> Change {
+    Change {
+        external_id: id.into(),
+        source_id: format!("sys-{id}"),
+        source_updated_at: at(secs),
+        operation,
+        partial: false,
+        columns: BTreeMap::new(),
+        phones: vec![],
+        callable: None,
+    }
+}
+
+/// (data, callable) per contact id in the emulator's list.
+fn contacts(state: &StateDump) -> HashMap<String, (BTreeMap<String, String>, bool)> {
+    let list = state
+        .contact_lists
+        .iter()
+        .find(|l| l.list.id == LIST)
+        .expect("list exists");
+    let mut out = HashMap::new();
+    for c in &list.contacts {
+        let data = c
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        assert!(
+            out.insert(c.id.clone(), (data, c.callable)).is_none(),
+            "duplicate contact {}",
+            c.id
+        );
+    }
+    out
+}
+
+async fn counts(engine: &Engine) -> BTreeMap<Outcome, u64> {
+    engine
+        .with_journal(|j| j.outcome_counts(None))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_final_state_matches_the_input() {
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: 20_000,
+        token_ttl: Duration::from_secs(2),
+        latency: Duration::ZERO..=Duration::from_millis(3),
+        error_rate: 0.15,
+        burst_429_rate: 0.1,
+        dialer_lock_rate: 0.9,
+        seed: 7,
+        fixtures: Some(fixtures(true, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(50, 30));
+
+    // 600 records, 3 versions each, delivered shuffled; every 10th ends do-not-call.
+    let mut rng = SmallRng::seed_from_u64(42);
+    let mut input = Vec::new();
+    for i in 0..600 {
+        let id = format!("E{i:04}");
+        for v in 0..3 {
+            input.push(upsert(
+                &id,
+                v * 10,
+                &format!("name-{i}-v{v}"),
+                &format!("+1415555{:04}", i),
+            ));
+        }
+        if i % 10 == 0 {
+            // A CRM event carries the record as it is now (the newest content).
+            let mut dnc = upsert(
+                &id,
+                25,
+                &format!("name-{i}-v2"),
+                &format!("+1415555{:04}", i),
+            );
+            dnc.operation = Operation::DoNotCall;
+            input.push(dnc);
+        }
+    }
+    input.shuffle(&mut rng);
+    // Independent expectation: the newest full version, uncallable when DNC'd.
+    let mut expected: HashMap<String, (BTreeMap<String, String>, bool)> = HashMap::new();
+    for i in 0..600 {
+        let id = format!("E{i:04}");
+        let data = BTreeMap::from([
+            ("externalId".to_string(), id.clone()),
+            ("name".to_string(), format!("name-{i}-v2")),
+            ("phone".to_string(), format!("+1415555{:04}", i)),
+        ]);
+        expected.insert(contact_id(LIST, &id), (data, i % 10 != 0));
+    }
+    // Three deliveries, each worked to the end, so later ones hit contacts the dialer holds.
+    for phase in input.chunks(input.len().div_ceil(3)) {
+        for chunk in phase.chunks(250) {
+            engine.accept("crm", chunk.to_vec()).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(120), engine.run_until_idle())
+            .await
+            .expect("bounded")
+            .unwrap();
+    }
+
+    let state = emu.state();
+    assert_eq!(
+        contacts(&state),
+        expected,
+        "final state equals the input's newest versions"
+    );
+    let dnc = state.dnc_lists.iter().find(|d| d.list.id == DNC).unwrap();
+    assert_eq!(dnc.phone_numbers.len(), 60);
+    let c = counts(&engine).await;
+    assert_eq!(c.get(&Outcome::DeadLettered), None);
+    assert_eq!(c.get(&Outcome::Rejected), None);
+    let total: u64 = c.values().sum();
+    assert_eq!(total, input.len() as u64, "every change has one outcome");
+    // Near the minimum: at least 600 / 50 = 12 add calls; each delivery touches at most 600
+    // keys (12 calls), so three deliveries need at most 36 plus 409 bisection splits.
+    let stats = emu.stats();
+    let posts = stats.count("POST", CONTACTS_ROUTE, 200);
+    assert!((12..=120).contains(&posts), "{posts} successful add calls");
+    assert_eq!(
+        stats.count(
+            "GET",
+            "/api/v2/outbound/contactlists/{contactListId}/contacts/{contactId}",
+            200
+        ),
+        0,
+        "no GET-before-write"
+    );
+    // The faults really happened, and were absorbed.
+    let cs = client.stats();
+    assert!(cs.conflicts > 0, "dialer 409s were injected: {cs:?}");
+    assert!(cs.retries > 0, "5xx/429 were retried: {cs:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_superseded_and_unchanged_are_counted() {
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 5));
+
+    engine
+        .accept("crm", vec![upsert("A", 20, "v2", "+14155550100")])
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    // Older than what is applied → stale; two newer → the first is superseded.
+    engine
+        .accept(
+            "crm",
+            vec![
+                upsert("A", 10, "v1", "+14155550100"),
+                upsert("A", 30, "v3", "+14155550100"),
+                upsert("A", 40, "v4", "+14155550100"),
+            ],
+        )
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    // The same content again → unchanged, nothing sent.
+    let posts_before = emu.stats().count("POST", CONTACTS_ROUTE, 200);
+    engine
+        .accept("crm", vec![upsert("A", 40, "v4", "+14155550100")])
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(emu.stats().count("POST", CONTACTS_ROUTE, 200), posts_before);
+
+    let c = counts(&engine).await;
+    assert_eq!(c[&Outcome::Applied], 2);
+    assert_eq!(c[&Outcome::Stale], 1);
+    assert_eq!(c[&Outcome::Superseded], 1);
+    assert_eq!(c[&Outcome::Unchanged], 1);
+    let status = engine.status("A", Some("crm")).await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].row.as_ref().unwrap().data["name"], "v4");
+    assert_eq!(status[0].changes.len(), 5);
+    let got = contacts(&emu.state());
+    assert_eq!(got[&contact_id(LIST, "A")].0["name"], "v4");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_isolated_and_oversize_batches_bisected() {
+    // The API takes 8 per call; the engine sends 32: each 400 is split until it fits.
+    let emu = emulator(EmulatorConfig {
+        max_contacts_per_call: 8,
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(32, 5));
+    let mut input: Vec<Change> = (0..30)
+        .map(|i| upsert(&format!("G{i}"), 1, "ok", "+14155550100"))
+        .collect();
+    let mut unknown = upsert("BAD1", 1, "x", "+14155550100");
+    unknown.columns.insert("shoeSize".into(), "42".into());
+    let long = upsert("BAD2", 1, &"x".repeat(600), "+14155550100");
+    input.push(unknown);
+    input.push(long);
+    engine.accept("crm", input).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+
+    let c = counts(&engine).await;
+    assert_eq!(c[&Outcome::Applied], 30);
+    assert_eq!(c[&Outcome::Rejected], 2);
+    let bad = engine.status("BAD1", None).await.unwrap();
+    let error = bad[0].changes[0].error.as_ref().unwrap();
+    assert_eq!(error[0]["field"], "shoeSize");
+    assert_eq!(error[0]["code"], "unknown_column");
+    let bad = engine.status("BAD2", None).await.unwrap();
+    assert_eq!(
+        bad[0].changes[0].error.as_ref().unwrap()[0]["code"],
+        "cell_too_long"
+    );
+    assert_eq!(contacts(&emu.state()).len(), 30);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_of_concurrent_updates_ends_with_the_newest_values() {
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: 20_000,
+        dialer_lock_rate: 0.7,
+        latency: Duration::ZERO..=Duration::from_millis(2),
+        seed: 3,
+        fixtures: Some(fixtures(true, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(50, 40));
+    let workers = engine.spawn_workers();
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = SmallRng::seed_from_u64(t);
+            for n in 0..40 {
+                let id = format!("HOT{}", rng.random_range(0..5));
+                let secs = rng.random_range(0..100_000i64);
+                let change = upsert(&id, secs, &format!("t{t}-n{n}-s{secs}"), "+14155550100");
+                engine.accept("crm", vec![change]).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(120), engine.run_until_idle())
+        .await
+        .expect("bounded")
+        .unwrap();
+    workers.shutdown().await.unwrap();
+
+    // Newest per id, recomputed from the same seeds.
+    let mut newest: HashMap<String, (i64, String)> = HashMap::new();
+    for t in 0..16u64 {
+        let mut rng = SmallRng::seed_from_u64(t);
+        for n in 0..40 {
+            let id = format!("HOT{}", rng.random_range(0..5));
+            let secs = rng.random_range(0..100_000i64);
+            let name = format!("t{t}-n{n}-s{secs}");
+            let e = newest.entry(id).or_insert((secs, name.clone()));
+            if secs > e.0 {
+                *e = (secs, name);
+            }
+        }
+    }
+    let got = contacts(&emu.state());
+    assert_eq!(got.len(), newest.len());
+    for (id, (_, name)) in newest {
+        assert_eq!(got[&contact_id(LIST, &id)].0["name"], name, "{id}");
+    }
+    let c = counts(&engine).await;
+    assert_eq!(
+        c.get(&Outcome::DeadLettered),
+        None,
+        "no 409 reaches the user"
+    );
+    assert_eq!(c.values().sum::<u64>(), 16 * 40);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle() {
+    for (campaign_on, mode, expect_present) in [
+        (true, DeleteMode::HardWhenIdle, true),
+        (false, DeleteMode::HardWhenIdle, false),
+        (false, DeleteMode::Soft, true),
+    ] {
+        let emu = emulator(EmulatorConfig {
+            fixtures: Some(fixtures(campaign_on, vec![])),
+            ..Default::default()
+        })
+        .await;
+        let client = client(&emu, 6_000);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(&dir, &client, mode, options(100, 5));
+        engine
+            .accept(
+                "crm",
+                vec![
+                    upsert("D", 1, "x", "+14155550123"),
+                    upsert("K", 1, "y", "+14155550124"),
+                ],
+            )
+            .await
+            .unwrap();
+        engine.run_until_idle().await.unwrap();
+        engine
+            .accept("crm", vec![op("D", 2, Operation::Remove)])
+            .await
+            .unwrap();
+        engine.run_until_idle().await.unwrap();
+        let got = contacts(&emu.state());
+        let d = got.get(&contact_id(LIST, "D"));
+        assert_eq!(d.is_some(), expect_present, "{campaign_on} {mode:?}");
+        if let Some((_, callable)) = d {
+            assert!(!callable, "soft delete makes the contact uncallable");
+        }
+        assert!(got[&contact_id(LIST, "K")].1);
+        emu.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_conflicts_dead_letter_and_replay_applies() {
+    // One callable contact and a running campaign: the dialer always holds it.
+    let id = contact_id(LIST, "LOCKED");
+    let held = FixtureContact {
+        id: Some(id.clone()),
+        data: BTreeMap::from([
+            ("externalId".to_string(), "LOCKED".to_string()),
+            ("name".to_string(), "old".to_string()),
+            ("phone".to_string(), "+14155550111".to_string()),
+        ]),
+        callable: Some(true),
+    };
+    let emu = emulator(EmulatorConfig {
+        dialer_lock_rate: 1.0,
+        fixtures: Some(fixtures(true, vec![held])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 3));
+    engine
+        .accept(
+            "crm",
+            vec![
+                upsert("LOCKED", 5, "new", "+14155550111"),
+                upsert("FREE", 5, "free", "+14155550112"),
+            ],
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), engine.run_until_idle())
+        .await
+        .expect("bounded")
+        .unwrap();
+    let letters = engine.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].external_id, "LOCKED");
+    assert!(
+        letters[0].error.contains("409") || letters[0].error.contains("in.use"),
+        "{}",
+        letters[0].error
+    );
+    let got = contacts(&emu.state());
+    assert_eq!(
+        got[&contact_id(LIST, "FREE")].0["name"],
+        "free",
+        "the rest went on"
+    );
+    assert_eq!(got[&id].0["name"], "old");
+
+    let mut cfg = emu.emulator().config();
+    cfg.dialer_lock_rate = 0.0;
+    emu.set_config(cfg);
+    let (replayed, unknown) = engine.replay(None).await.unwrap();
+    assert_eq!((replayed.len(), unknown.len()), (1, 0));
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(contacts(&emu.state())[&id].0["name"], "new");
+    assert!(engine.dead_letters().await.unwrap().is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_changes_merge_into_the_contact_genesys_has() {
+    // P was synced before this journal existed; Q was never synced anywhere.
+    let existing = FixtureContact {
+        id: Some(contact_id(LIST, "P")),
+        data: BTreeMap::from([
+            ("externalId".to_string(), "P".to_string()),
+            ("name".to_string(), "old".to_string()),
+            ("phone".to_string(), "+14155550177".to_string()),
+        ]),
+        callable: Some(true),
+    };
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![existing])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 5));
+    let mut p = op("P", 5, Operation::Upsert);
+    p.partial = true;
+    p.columns.insert("name".into(), "new".into());
+    let mut q = p.clone();
+    q.external_id = "Q".into();
+    engine.accept("crm", vec![p, q]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+
+    let got = contacts(&emu.state());
+    let (data, _) = &got[&contact_id(LIST, "P")];
+    assert_eq!(data["name"], "new");
+    assert_eq!(data["phone"], "+14155550177", "unchanged columns are kept");
+    assert!(!got.contains_key(&contact_id(LIST, "Q")));
+    let q = engine.status("Q", None).await.unwrap();
+    assert_eq!(q[0].changes[0].outcome.as_deref(), Some("rejected"));
+    assert_eq!(
+        q[0].changes[0].error.as_ref().unwrap()[0]["code"],
+        "unknown_contact"
+    );
+    emu.shutdown().await;
+}
