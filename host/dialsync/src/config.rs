@@ -62,7 +62,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Genesys Cloud orgs by name.
     pub orgs: BTreeMap<String, OrgConfig>,
-    /// CRM sources by name.
+    /// CRM sources by name (none for a config used only by `dialsync agents`).
+    #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
     /// `[server]`: settings of `dialsync serve` (defined and documented by the server module).
     #[serde(default)]

@@ -132,6 +132,30 @@ pub(crate) async fn patch_user(
                         format!("user '{id}': the primary email cannot be changed"),
                     ));
                 }
+                // UpdateUser takes the manager's user id; User returns a reference object.
+                "manager" => match val.as_str() {
+                    Some(m) if store.users.contains_key(m) => {
+                        obj.insert(
+                            "manager".into(),
+                            json!({"id": m, "selfUri": format!("/api/v2/users/{m}")}),
+                        );
+                    }
+                    Some(m) => {
+                        return Err(ApiError::invalid_value(
+                            "manager",
+                            format!("user '{id}': manager '{m}' is not a user of this org"),
+                        ));
+                    }
+                    None if val.is_null() => {
+                        obj.remove("manager");
+                    }
+                    None => {
+                        return Err(ApiError::invalid_value(
+                            "manager",
+                            format!("user '{id}': manager must be a user id string"),
+                        ));
+                    }
+                },
                 k if UPDATABLE.contains(&k) => {
                     obj.insert(k.to_string(), val.clone());
                 }
