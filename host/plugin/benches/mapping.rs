@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use dialsync_plugin_host::{Limits, LoadedPlugin, RecordOutcome, Runtime};
+use dialsync_plugin_host::{CompileCache, Limits, LoadedPlugin, RecordOutcome, Runtime};
 use dialsync_plugin_sdk::Mapper;
 use dialsync_plugin_sdk::NativeHost;
 use serde_json::{Value, json};
@@ -49,6 +49,21 @@ fn salesforce_record(n: usize) -> Value {
         "DoNotCall": false,
         "IsDeleted": false,
         "LastModifiedDate": format!("2026-10-09T12:{:02}:56.000+0000", n % 60),
+    })
+}
+
+fn custom_crm_record(n: usize) -> Value {
+    json!({
+        "id": format!("C{n:06}"),
+        "updated_at": format!("2026-11-20T14:{:02}:07Z", n % 60),
+        "first_name": "Ann",
+        "last_name": format!("Lee{n}"),
+        "email": format!("a{n}@example.com"),
+        "phone": us_phone(n),
+        "mobile": null,
+        "country": "US",
+        "do_not_call": false,
+        "deleted": false,
     })
 }
 
@@ -104,14 +119,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let runtime = Runtime::new(Limits::default()).expect("plugin runtime");
+    // Compile in-process: the benchmark measures mapping, and must not write
+    // to the user's compiled-code cache.
+    let runtime = Runtime::new(Limits {
+        compile_cache: CompileCache::Disabled,
+        ..Limits::default()
+    })
+    .expect("plugin runtime");
     println!("batch {BATCH}; each cell bounded to {MAX_ITERATIONS} iterations or {MAX_TIME:?}\n");
     println!(
         "{:<12} {:>16} {:>16} {:>16} {:>12} {:>14}",
         "plugin", "wasm rec/s", "wasm rec/s (1)", "native rec/s", "native/wasm", "fuel/record"
     );
     type Row = (&'static str, fn(usize) -> Value, fn(&[Value]) -> f64);
-    let rows: [Row; 2] = [
+    let rows: [Row; 3] = [
         (
             "servicenow",
             servicenow_record,
@@ -121,6 +142,11 @@ fn main() {
             "salesforce",
             salesforce_record,
             native_rate::<dialsync_plugin_salesforce::Salesforce>,
+        ),
+        (
+            "custom-crm",
+            custom_crm_record,
+            native_rate::<dialsync_plugin_custom_crm::CustomCrm>,
         ),
     ];
     for (name, make, native) in rows {

@@ -1,15 +1,18 @@
-//! The one place the wasmtime `Engine` is configured, plus the background
-//! thread that advances its epoch so deadlines fire and long calls yield.
+//! The one place the wasmtime `Engine` is configured (including its on-disk
+//! compiled-code cache), plus the background thread that advances its epoch so
+//! deadlines fire and long calls yield.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::error::PluginError;
-use crate::limits::Limits;
+use crate::limits::{CompileCache, Limits};
 
 /// How often the epoch advances: the granularity of deadlines and of yields
 /// back to the async executor.
@@ -19,8 +22,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 const POOL_INSTANCES: u32 = 64;
 
 /// Builds the process's engine: async, fuel metering, epoch interruption and
-/// the pooling allocator with each memory capped at `limits.max_memory_bytes`.
-pub(crate) fn new_engine(limits: &Limits) -> Result<Engine, PluginError> {
+/// the pooling allocator with each memory capped at `limits.max_memory_bytes`,
+/// and the on-disk compiled-code cache when it can be opened. Returns the
+/// cache too, for its hit/miss counters.
+pub(crate) fn new_engine(limits: &Limits) -> Result<(Engine, Option<Cache>), PluginError> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_INSTANCES * 4)
@@ -35,8 +40,31 @@ pub(crate) fn new_engine(limits: &Limits) -> Result<Engine, PluginError> {
         .consume_fuel(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config)
-        .map_err(|e| PluginError::Runtime(format!("creating the wasm engine: {e:#}")))
+    let cache = open_cache(&limits.compile_cache);
+    config.cache(cache.clone());
+    let engine = Engine::new(&config)
+        .map_err(|e| PluginError::Runtime(format!("creating the wasm engine: {e:#}")))?;
+    Ok((engine, cache))
+}
+
+/// Opens wasmtime's compiled-code cache in the configured directory, or `None`
+/// (compile in-process every time) when it is disabled or cannot be opened.
+/// Reads and writes of entries already degrade to compiling inside wasmtime.
+fn open_cache(setting: &CompileCache) -> Option<Cache> {
+    let dir = setting.directory()?;
+    let mut config = CacheConfig::new();
+    config.with_directory(&dir);
+    match Cache::new(config) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tracing::warn!(
+                directory = %dir.display(),
+                error = %format!("{e:#}"),
+                "compiled-plugin cache unavailable; plugins will be compiled in this process"
+            );
+            None
+        }
+    }
 }
 
 /// Increments the engine's epoch every [`EPOCH_TICK`] until dropped.

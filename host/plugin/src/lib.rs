@@ -27,7 +27,7 @@ mod state;
 mod validate;
 
 pub use error::{ActionError, PluginError};
-pub use limits::Limits;
+pub use limits::{CompileCache, Limits};
 pub use model::{
     ActionInfo, ContactChange, EXTERNAL_ID_COLUMN, FailureKind, FieldError, LogLine, Operation,
     Phone, PluginFailure, PluginInfo, RecordOutcome,

@@ -1,6 +1,7 @@
 //! The process-wide plugin runtime: one engine, one linker with only the WASI
 //! p2 and `dialsync:plugin` imports, and a cache of compiled plugins keyed by
-//! the sha256 of their bytes.
+//! the sha256 of their bytes (in memory; wasmtime's on-disk cache, configured
+//! in `engine`, sits under it across processes).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Cache, Engine, Store, UpdateDeadline};
 
 use crate::bindings::{Mapper, MapperPre};
 use crate::engine::{EpochTicker, new_engine};
@@ -29,6 +30,10 @@ pub struct CacheStats {
     pub misses: u64,
     /// Distinct plugins compiled.
     pub entries: usize,
+    /// In-memory misses served from the on-disk cache (no Cranelift run).
+    pub disk_hits: u64,
+    /// In-memory misses compiled and written to the on-disk cache.
+    pub disk_misses: u64,
 }
 
 /// The plugin runtime; create one per process and share it (cheap clone).
@@ -42,16 +47,18 @@ pub(crate) struct RuntimeInner {
     linker: Linker<CallState>,
     pub(crate) limits: Limits,
     cache: Mutex<HashMap<String, MapperPre<CallState>>>,
+    disk_cache: Option<Cache>,
     hits: AtomicU64,
     misses: AtomicU64,
     _ticker: EpochTicker,
 }
 
 impl Runtime {
-    /// Creates the engine (pooling allocator, fuel, epochs), the epoch ticker
-    /// thread and the linker.
+    /// Creates the engine (pooling allocator, fuel, epochs, the on-disk
+    /// compiled-code cache per `limits.compile_cache`), the epoch ticker thread
+    /// and the linker.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
-        let engine = new_engine(&limits)?;
+        let (engine, disk_cache) = new_engine(&limits)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
@@ -64,6 +71,7 @@ impl Runtime {
                 linker,
                 limits,
                 cache: Mutex::new(HashMap::new()),
+                disk_cache,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 _ticker: ticker,
@@ -87,7 +95,24 @@ impl Runtime {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .len(),
+            disk_hits: self.disk_counter(Cache::cache_hits),
+            disk_misses: self.disk_counter(Cache::cache_misses),
         }
+    }
+
+    /// The directory of the on-disk compiled-code cache, when it is in use.
+    pub fn compile_cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner
+            .disk_cache
+            .as_ref()
+            .map(|c| c.directory().as_path())
+    }
+
+    fn disk_counter(&self, counter: fn(&Cache) -> usize) -> u64 {
+        self.inner
+            .disk_cache
+            .as_ref()
+            .map_or(0, |c| counter(c) as u64)
     }
 
     /// Compiles (or reuses) the component, calls `describe`, compiles its

@@ -1,4 +1,5 @@
-//! The bundled CRM plugins under wasm: their fixtures, externalId stability
+//! The bundled CRM plugins under wasm: their fixtures (ServiceNow,
+//! Salesforce, the custom CRM), externalId stability
 //! across phone reformatting, and externalId uniqueness.
 
 use std::collections::BTreeSet;
@@ -8,9 +9,13 @@ use dialsync_plugin_host::{ContactChange, LoadedPlugin, RecordOutcome};
 use serde_json::{Value, json};
 
 async fn load(name: &str) -> LoadedPlugin {
+    load_with(name, json!({})).await
+}
+
+async fn load_with(name: &str, config: Value) -> LoadedPlugin {
     let bytes = dialsync_bundled_plugins::by_name(name).expect("bundled plugin");
     crate::runtime()
-        .load(bytes, json!({}))
+        .load(bytes, config)
         .await
         .unwrap_or_else(|e| panic!("{name} loads: {e}"))
 }
@@ -72,8 +77,10 @@ fn mismatches(outcomes: &[RecordOutcome], expected: &Value) -> Vec<String> {
     problems
 }
 
+/// Maps a plugin's fixture records with its fixture config under wasm and
+/// compares the outcomes with its `expected.json`.
 async fn check_fixtures(plugin: &str) {
-    let loaded = load(plugin).await;
+    let loaded = load_with(plugin, fixture(plugin, "config.json")).await;
     let records = fixture(plugin, "records.json");
     let records = records.as_array().expect("records.json is an array");
     assert!(records.len() >= 20, "{plugin}: at least 20 fixture records");
@@ -94,6 +101,11 @@ async fn servicenow_fixtures_map_as_expected() {
 #[tokio::test]
 async fn salesforce_fixtures_map_as_expected() {
     check_fixtures("salesforce").await;
+}
+
+#[tokio::test]
+async fn custom_crm_fixtures_map_as_expected() {
+    check_fixtures("custom-crm").await;
 }
 
 /// Four spellings of the same US number, by variant.

@@ -100,7 +100,7 @@ async fn wrong_outcome_count_is_isolated() {
 async fn isolation_work_is_capped() {
     let limits = Limits {
         max_isolation_reruns: 2,
-        ..Limits::default()
+        ..crate::test_limits()
     };
     let runtime = Runtime::new(limits).unwrap();
     let plugin = runtime
@@ -285,7 +285,7 @@ async fn genesys_calls_go_through_the_port() {
 async fn deadline_covers_a_hung_host_call() {
     let limits = Limits {
         deadline: Duration::from_millis(200),
-        ..Limits::default()
+        ..crate::test_limits()
     };
     let runtime = Runtime::new(limits).unwrap();
     let plugin = runtime
@@ -304,7 +304,7 @@ async fn deadline_interrupts_a_loop_with_fuel_to_spare() {
     let limits = Limits {
         deadline: Duration::from_millis(200),
         fuel_per_record: u64::MAX / 4,
-        ..Limits::default()
+        ..crate::test_limits()
     };
     let runtime = Runtime::new(limits).unwrap();
     let plugin = runtime

@@ -1,13 +1,13 @@
 //! Loading: identity, caching, and the typed errors for bad plugins and bad config.
 
-use dialsync_plugin_host::{Limits, PluginError, RecordOutcome, Runtime};
+use dialsync_plugin_host::{PluginError, RecordOutcome, Runtime};
 use serde_json::json;
 
 use crate::{hostile, rec};
 
 #[tokio::test]
 async fn same_bytes_same_sha256_and_a_cache_hit() {
-    let runtime = Runtime::new(Limits::default()).unwrap();
+    let runtime = Runtime::new(crate::test_limits()).unwrap();
     let bytes = dialsync_bundled_plugins::testing::HOSTILE;
     let a = runtime.load(bytes, json!({})).await.unwrap();
     let b = runtime.load(bytes, json!({"greeting": "x"})).await.unwrap();

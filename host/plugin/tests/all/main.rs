@@ -3,18 +3,32 @@
 
 mod actions;
 mod bundled;
+mod compile_cache;
 mod hostile;
 mod loading;
 
 use std::sync::{Arc, OnceLock};
 
-use dialsync_plugin_host::{FailureKind, Limits, LoadedPlugin, RecordOutcome, Runtime};
+use dialsync_plugin_host::{
+    CompileCache, FailureKind, Limits, LoadedPlugin, RecordOutcome, Runtime,
+};
 use serde_json::{Value, json};
+
+/// The default limits with the compiled-code cache in a temporary directory
+/// shared by this test process (never the user's cache).
+pub fn test_limits() -> Limits {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temporary cache directory"));
+    Limits {
+        compile_cache: CompileCache::Dir(dir.path().to_path_buf()),
+        ..Limits::default()
+    }
+}
 
 /// One runtime shared by the tests, as in production (one per process).
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::new(Limits::default()).expect("runtime starts"))
+    RUNTIME.get_or_init(|| Runtime::new(test_limits()).expect("runtime starts"))
 }
 
 pub async fn hostile(config: Value) -> LoadedPlugin {
