@@ -2,4 +2,11 @@
 //! in step with CRMs. This crate is the `dialsync` command and the pieces that join
 //! the plugin runtime, the Genesys client and the emulator into one tool.
 
+pub mod agents;
 pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod genesys_port;
+pub mod plugin_registry;
+pub mod server;
+pub mod sync;

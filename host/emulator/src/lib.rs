@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod app;
 mod churn;
 mod config;
@@ -188,7 +189,9 @@ fn router_for(sh: AppState) -> Router {
             }
         }
     };
+    let (action_api, action_control) = actions::routes();
     let api = Router::new()
+        .merge(action_api)
         .route("/api/v2/outbound/contactlists", get(ob::list_lists).post(ob::create_list))
         .route("/api/v2/outbound/contactlists/{contactListId}", get(ob::get_list_h).put(ob::put_list).delete(ob::delete_list))
         .route("/api/v2/outbound/contactlists/{contactListId}/contacts", post(ob::add_contacts).delete(ob::delete_contacts))
@@ -249,6 +252,7 @@ fn router_for(sh: AppState) -> Router {
         )
         .route_layer(axum::middleware::from_fn_with_state(sh.clone(), app::gate));
     let control = Router::new()
+        .merge(action_control)
         .route("/_emulator/stats", get(control::stats))
         .route("/_emulator/state", get(control::state))
         .route("/_emulator/reset", post(control::reset))

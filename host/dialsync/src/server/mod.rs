@@ -1,0 +1,131 @@
+//! `dialsync serve`: the HTTP face of dialsync — signed CRM webhooks, Genesys Cloud Data
+//! Action endpoints, the admin API, health and metrics — over the sync engine.
+//!
+//! Library use (what the CLI and the tests do):
+//! ```ignore
+//! let state = AppState::build(&config, registry).await?;          // journal, plugins, secrets
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! serve(state, listener, shutdown_signal).await?;                  // drains, then stops workers
+//! ```
+
+pub mod actions;
+pub mod admin;
+pub mod contracts;
+pub mod dedup;
+pub mod envelopes;
+pub mod error;
+pub mod export;
+pub mod health;
+pub mod mapping;
+pub mod metrics;
+pub mod openapi;
+pub mod settings;
+pub mod signatures;
+pub mod state;
+pub mod webhooks;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use state::{AppState, StartError};
+
+/// Largest plugin component the admin API accepts.
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// The whole HTTP API over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let admin = Router::new()
+        .route("/v1/admin/plugins", get(admin::list_plugins))
+        .route(
+            "/v1/admin/plugins",
+            post(admin::upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
+        .route(
+            "/v1/admin/plugins/{name}",
+            get(admin::inspect_plugin).delete(admin::remove_plugin),
+        )
+        .route(
+            "/v1/admin/sources/{source}/plugin",
+            axum::routing::put(admin::set_source_plugin),
+        )
+        .route("/v1/admin/records/{external_id}", get(admin::record_status))
+        .route("/v1/admin/deadletters", get(admin::dead_letters))
+        .route("/v1/admin/deadletters/replay", post(admin::replay))
+        .route("/v1/admin/runs", get(admin::runs))
+        .route("/v1/actions", get(actions::list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
+    Router::new()
+        .merge(admin)
+        .route("/v1/sources/{source}/events", post(webhooks::ingest))
+        .route("/v1/actions/{action}", post(actions::execute))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` with a sync worker running, until `shutdown` resolves;
+/// then stops accepting, lets in-flight requests finish (each either journalled durably
+/// or not at all), and stops the worker after its current round.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let worker = tokio::spawn(work(state.clone(), stop.clone()));
+    let app = router(state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    stop.notify_one();
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the sync worker panicked");
+    }
+    served
+}
+
+/// The sync worker: works the journal whenever changes are accepted or a retry falls
+/// due. Unlike a bare `Engine::spawn_workers`, a failed round (e.g. SQLite busy while a
+/// webhook commits) is logged and retried instead of ending the worker.
+async fn work(state: Arc<AppState>, stop: Arc<tokio::sync::Notify>) {
+    const MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+    loop {
+        let woken = state.work_ready.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let wait = match state.engine.run_once().await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => match state.engine.with_journal(|j| j.next_ready_at()).await {
+                Ok(Some(at)) => std::time::Duration::from_millis(
+                    (at - state.engine.now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
+                ),
+                Ok(None) => MAX_IDLE,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync worker: journal read failed; retrying");
+                    std::time::Duration::from_millis(200)
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "sync worker round failed; retrying");
+                std::time::Duration::from_millis(200)
+            }
+        };
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! `POST /v1/sources/{source}/events`: CRM webhook ingress.
+//!
+//! Order of work, chosen so nothing invalid is stored and nothing acknowledged is lost:
+//! unknown source → 404; signature / token check over the raw bytes → 401 (nothing
+//! stored); replayed delivery id → 200 `duplicate` (so Stripe-like senders stop
+//! retrying); body unwrapped (JSON, ServiceNow, Salesforce CDC, Outbound Message SOAP)
+//! → 400 when malformed; every record validated and mapped by the source's plugin; the
+//! accepted changes journalled in one durable transaction; only then the delivery ids
+//! recorded and 202 answered, listing per record what was accepted and what was
+//! rejected and why (400 when records were rejected and none accepted). A journal
+//! failure answers 503 so the sender retries.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::envelopes::{self, BodyKind, OUTBOUND_ACK};
+use super::error::ApiError;
+use super::mapping::{RecordResult, map_records};
+use super::signatures;
+use super::state::AppState;
+
+/// Handles one webhook delivery.
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    Path(source_name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match ingest_inner(&state, &source_name, &headers, &body).await {
+        Ok(response) => response,
+        Err((kind, err)) => {
+            metrics::counter!("dialsync_webhook_deliveries_total",
+                "source" => source_label(&state, &source_name), "result" => err.code)
+            .increment(1);
+            if kind == BodyKind::SalesforceOutbound && err.status.is_server_error() {
+                // Salesforce retries a message answered with a SOAP fault.
+                return soap(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    envelopes::outbound_fault(&err.message),
+                );
+            }
+            err.into_response()
+        }
+    }
+}
+
+/// Unknown sources share one label so a scanner cannot blow up the metric cardinality.
+fn source_label(state: &AppState, name: &str) -> String {
+    if state.sources.contains_key(name) {
+        name.to_owned()
+    } else {
+        "(unknown)".to_owned()
+    }
+}
+
+type Failure = (BodyKind, ApiError);
+
+fn json_err(e: ApiError) -> Failure {
+    (BodyKind::Json, e)
+}
+
+async fn ingest_inner(
+    state: &Arc<AppState>,
+    source_name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Failure> {
+    let source = state.sources.get(source_name).ok_or_else(|| {
+        json_err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-source",
+            format!(
+                "no source named {source_name:?} (configured: {})",
+                state.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ))
+    })?;
+    let auth = source.auth.as_ref().ok_or_else(|| {
+        json_err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "webhooks-disabled",
+            format!("source {source_name:?} has no [sources.{source_name}.auth]; its webhooks are refused"),
+        ))
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    let verified = signatures::verify(
+        auth,
+        headers,
+        body,
+        now,
+        state.settings.timestamp_tolerance_secs,
+    )
+    .map_err(|e| {
+        tracing::warn!(source = source_name, scheme = auth.scheme(), error = %e, "webhook refused");
+        json_err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            format!("{} authentication failed: {e}", auth.scheme()),
+        ))
+    })?;
+
+    // A whole-delivery id: answer a replay from the log; hold concurrent retries off.
+    let _inflight = match &verified.delivery_id {
+        Some(id) => {
+            if let Some(summary) = lookup(state, source_name, id).map_err(json_err)? {
+                return Ok(duplicate(source_name, id, summary));
+            }
+            let guard = state.begin_delivery(source_name, id).ok_or_else(|| {
+                json_err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "delivery-in-progress",
+                    format!("delivery {id:?} is being processed right now; retry later"),
+                ))
+            })?;
+            // It may have completed between the lookup and the mark.
+            if let Some(summary) = lookup(state, source_name, id).map_err(json_err)? {
+                return Ok(duplicate(source_name, id, summary));
+            }
+            Some(guard)
+        }
+        None => None,
+    };
+
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let unwrapped = envelopes::unwrap(body, content_type).map_err(|e| {
+        json_err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            e.to_string(),
+        ))
+    })?;
+    let kind = unwrapped.kind;
+
+    // Per-record ids (Salesforce Outbound Message notifications): drop the ones already
+    // delivered, and hold each remaining one against concurrent redelivery.
+    let mut results: Vec<Option<RecordResult>> = vec![None; unwrapped.records.len()];
+    let mut to_map = Vec::new();
+    let mut to_map_index = Vec::new();
+    let mut record_guards = Vec::new();
+    for (i, record) in unwrapped.records.iter().enumerate() {
+        if let Some(id) = &record.delivery_id {
+            let seen = lookup(state, source_name, id).map_err(|e| (kind, e))?;
+            let guard = state.begin_delivery(source_name, id);
+            if seen.is_some() || guard.is_none() {
+                results[i] = Some(RecordResult::Duplicate {
+                    delivery_id: id.clone(),
+                });
+                continue;
+            }
+            record_guards.extend(guard);
+        }
+        to_map.push(record.value.clone());
+        to_map_index.push(i);
+    }
+
+    let slot = source.plugin();
+    let mut mapped = map_records(source_name, &slot, &to_map).await;
+    let accepted = if mapped.changes.is_empty() {
+        Vec::new()
+    } else {
+        let changes = std::mem::take(&mut mapped.changes);
+        state
+            .engine
+            .accept(source_name, changes)
+            .await
+            .map_err(|e| {
+                tracing::error!(source = source_name, error = %e, "journal refused a webhook batch");
+                (
+                    kind,
+                    ApiError::unavailable(
+                        "journal-unavailable",
+                        format!("the journal could not store the records: {e}; nothing was acknowledged, retry"),
+                    ),
+                )
+            })?
+    };
+    if !accepted.is_empty() {
+        state.work_ready.notify_one();
+    }
+    for (accepted, &record) in accepted.iter().zip(&mapped.origin) {
+        if let RecordResult::Accepted { seqs, .. } = &mut mapped.results[record] {
+            seqs.push(accepted.seq);
+        }
+    }
+    for (result, i) in mapped.results.into_iter().zip(to_map_index) {
+        results[i] = Some(result);
+    }
+    let results: Vec<RecordResult> = results.into_iter().flatten().collect();
+
+    let mut counts = [0usize; 5];
+    for r in &results {
+        let (slot, label) = match r {
+            RecordResult::Accepted { .. } => (0, "accepted"),
+            RecordResult::Skipped { .. } => (1, "skipped"),
+            RecordResult::Rejected { errors } => {
+                tracing::warn!(source = source_name, errors = ?errors, "webhook record rejected");
+                (2, "rejected")
+            }
+            RecordResult::Failed { error } => {
+                tracing::warn!(source = source_name, error = %error, "plugin failed on a webhook record");
+                (3, "failed")
+            }
+            RecordResult::Duplicate { .. } => (4, "duplicate"),
+        };
+        counts[slot] += 1;
+        metrics::counter!("dialsync_webhook_records_total",
+            "source" => source_name.to_owned(), "result" => label)
+        .increment(1);
+    }
+    let [n_accepted, n_skipped, n_rejected, n_failed, n_duplicate] = counts;
+    let summary = json!({
+        "source": source_name,
+        "deliveryId": verified.delivery_id,
+        "plugin": slot.plugin.info().id(),
+        "accepted": n_accepted,
+        "skipped": n_skipped,
+        "rejected": n_rejected,
+        "failed": n_failed,
+        "duplicate": n_duplicate,
+        "records": results.iter().enumerate().map(|(i, r)| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("index".into(), json!(i));
+            }
+            v
+        }).collect::<Vec<_>>(),
+    });
+
+    // Durable: remember the delivery ids (whole delivery and per notification).
+    let summary_text = summary.to_string();
+    let mut ids: Vec<&str> = unwrapped
+        .records
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| !matches!(r, RecordResult::Duplicate { .. }))
+        .filter_map(|(rec, _)| rec.delivery_id.as_deref())
+        .collect();
+    if let Some(id) = verified.delivery_id.as_deref() {
+        ids.push(id);
+    }
+    if !ids.is_empty() {
+        let log = state.deliveries.clone();
+        let source_owned = source_name.to_owned();
+        let ids_owned: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = ids_owned.iter().map(String::as_str).collect();
+            log.record(&source_owned, &refs, &summary_text)
+        })
+        .await;
+        let failed = match recorded {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failed {
+            // The records are durable; a lost dedup entry only means a retry is
+            // journalled again, which the engine's idempotent upserts absorb.
+            tracing::warn!(source = source_name, error = %e, "could not record webhook delivery ids");
+        }
+    }
+    drop(record_guards);
+
+    let result_label = if n_accepted > 0 {
+        "accepted"
+    } else if n_rejected + n_failed > 0 {
+        "rejected"
+    } else if n_duplicate > 0 {
+        "duplicate"
+    } else {
+        "skipped"
+    };
+    metrics::counter!("dialsync_webhook_deliveries_total",
+        "source" => source_name.to_owned(), "result" => result_label)
+    .increment(1);
+
+    if kind == BodyKind::SalesforceOutbound {
+        // Ack only now that every accepted notification is durable. Rejected ones are
+        // acknowledged too (Salesforce would resend the same invalid data) and logged above.
+        return Ok(soap(StatusCode::OK, OUTBOUND_ACK.to_owned()));
+    }
+    let status = match result_label {
+        "accepted" => StatusCode::ACCEPTED,
+        "rejected" => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    Ok((status, axum::Json(summary)).into_response())
+}
+
+fn lookup(state: &AppState, source: &str, id: &str) -> Result<Option<String>, ApiError> {
+    state.deliveries.lookup(source, id).map_err(|e| {
+        ApiError::unavailable(
+            "dedup-unavailable",
+            format!("could not check delivery {id:?}: {e}"),
+        )
+    })
+}
+
+fn duplicate(source: &str, id: &str, summary: String) -> Response {
+    metrics::counter!("dialsync_webhook_deliveries_total",
+        "source" => source.to_owned(), "result" => "duplicate")
+    .increment(1);
+    let original: Value = serde_json::from_str(&summary).unwrap_or(Value::Null);
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "duplicate": true,
+            "deliveryId": id,
+            "message": format!("delivery {id:?} was already received; nothing was stored again"),
+            "original": original,
+        })),
+    )
+        .into_response()
+}
+
+fn soap(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
