@@ -3,13 +3,14 @@
 //! (accepted, skipped, rejected with field errors, failed naming the plugin and limit).
 //! Shared by webhook ingress and the `sync-record` data action.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use dialsync_plugin_host::{ContactChange, RecordOutcome};
+use dialsync_plugin_host::{GenesysPort, RecordOutcome};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::sync::{Change, Operation, Phone};
+use crate::sync::Change;
 
 use super::state::PluginSlot;
 
@@ -59,11 +60,16 @@ pub struct Mapped {
     pub origin: Vec<usize>,
 }
 
-/// Maps `records` with the source's current plugin `slot`, recording plugin time and
-/// fuel in the metrics under `source`.
-pub async fn map_records(source: &str, slot: &PluginSlot, records: &[Value]) -> Mapped {
+/// Maps `records` with the source's current plugin `slot` (giving it the source's
+/// Genesys `port`), recording plugin time and fuel in the metrics under `source`.
+pub async fn map_records(
+    source: &str,
+    slot: &PluginSlot,
+    port: Option<Arc<dyn GenesysPort>>,
+    records: &[Value],
+) -> Mapped {
     let started = Instant::now();
-    let report = slot.plugin.map_with_report(records, None).await;
+    let report = slot.plugin.map_with_report(records, port).await;
     metrics::histogram!("dialsync_plugin_map_seconds", "source" => source.to_owned())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("dialsync_plugin_fuel_total", "source" => source.to_owned())
@@ -76,7 +82,7 @@ pub async fn map_records(source: &str, slot: &PluginSlot, records: &[Value]) -> 
             RecordOutcome::Change { changes: mapped } => {
                 let external_ids = mapped.iter().map(|c| c.external_id.clone()).collect();
                 for c in mapped {
-                    changes.push(to_change(c));
+                    changes.push(Change::from(c));
                     origin.push(index);
                 }
                 RecordResult::Accepted {
@@ -96,30 +102,5 @@ pub async fn map_records(source: &str, slot: &PluginSlot, records: &[Value]) -> 
         results,
         changes,
         origin,
-    }
-}
-
-/// The plugin host's validated change as the engine journals it (same fields).
-pub fn to_change(c: ContactChange) -> Change {
-    Change {
-        external_id: c.external_id,
-        source_id: c.source_id,
-        source_updated_at: c.source_updated_at,
-        operation: match c.operation {
-            dialsync_plugin_host::Operation::Upsert => Operation::Upsert,
-            dialsync_plugin_host::Operation::DoNotCall => Operation::DoNotCall,
-            dialsync_plugin_host::Operation::Remove => Operation::Remove,
-        },
-        partial: c.partial,
-        columns: c.columns,
-        phones: c
-            .phones
-            .into_iter()
-            .map(|p| Phone {
-                column: p.column,
-                number: p.number,
-            })
-            .collect(),
-        callable: c.callable,
     }
 }

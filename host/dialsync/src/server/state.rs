@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use dialsync_genesys::GenesysClient;
+use dialsync_plugin_host::GenesysPort;
+
+use crate::genesys_port::SourceGenesysPort;
 use dialsync_plugin_host::{Limits, LoadedPlugin, Runtime};
 
 use crate::config::Config;
@@ -42,6 +45,8 @@ pub struct SourceState {
     pub default_region: String,
     /// How its webhooks authenticate; `None` refuses webhooks for the source.
     pub auth: Option<WebhookAuth>,
+    /// The plugin's Genesys access: the org's client, this source's lists only.
+    pub port: Option<Arc<dyn GenesysPort>>,
     plugin: RwLock<PluginSlot>,
 }
 
@@ -133,6 +138,11 @@ impl AppState {
                     dnc_list_id: source.dnc_list_id.clone(),
                     default_region: source.default_region.clone(),
                     auth,
+                    port: clients.get(&source.org).map(|client| {
+                        let lists = std::iter::once(source.contact_list_id.clone());
+                        Arc::new(SourceGenesysPort::new(client.clone(), lists))
+                            as Arc<dyn GenesysPort>
+                    }),
                     plugin: RwLock::new(slot),
                 }),
             );

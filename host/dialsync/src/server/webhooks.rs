@@ -161,7 +161,7 @@ async fn ingest_inner(
     }
 
     let slot = source.plugin();
-    let mut mapped = map_records(source_name, &slot, &to_map).await;
+    let mut mapped = map_records(source_name, &slot, source.port.clone(), &to_map).await;
     let accepted = if mapped.changes.is_empty() {
         Vec::new()
     } else {

@@ -396,13 +396,17 @@ impl Engine {
                 let wake = engine.inner.wake.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
-                while engine.run_once().await? > 0 {}
-                let next = engine.journal(|j| j.next_ready_at()).await?;
-                let wait = match next {
-                    Some(at) => {
+                // A failed round (e.g. the journal briefly busy) is logged and retried:
+                // the workers must outlive any one error, or accepted work would sit idle.
+                let wait = match engine.work_round().await {
+                    Ok(Some(at)) => {
                         Duration::from_millis((at - engine.now_ms()).clamp(1, 60_000) as u64)
                     }
-                    None => Duration::from_secs(60),
+                    Ok(None) => Duration::from_secs(60),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync round failed; retrying in 1 s");
+                        Duration::from_secs(1)
+                    }
                 };
                 tokio::select! {
                     _ = stop2.notified() => return Ok(()),
@@ -412,6 +416,12 @@ impl Engine {
             }
         });
         Workers { stop, task }
+    }
+
+    /// Runs rounds until nothing is ready, then says when the next parked work is due.
+    async fn work_round(&self) -> Result<Option<i64>, EngineError> {
+        while self.run_once().await? > 0 {}
+        self.journal(|j| j.next_ready_at()).await
     }
 
     /// Everything known about an externalId, optionally only for one source.

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -306,7 +306,7 @@ impl Journal {
         run_id: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<i64>, JournalError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Vec::with_capacity(changes.len());
         {
             let mut insert = tx.prepare_cached(
@@ -348,7 +348,7 @@ impl Journal {
         now_ms: i64,
         max_keys: usize,
     ) -> Result<Vec<ClaimedKey>, JournalError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keys: Vec<(String, String)> = {
             let mut stmt = tx.prepare_cached(
                 "SELECT list_id, external_id FROM changes
@@ -389,7 +389,7 @@ impl Journal {
         results: &[(String, String, KeyResult)],
         now_ms: i64,
     ) -> Result<(), JournalError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (list_id, external_id, result) in results {
             match result {
                 KeyResult::Finished { outcomes, applied } => {
@@ -626,7 +626,7 @@ impl Journal {
         ids: Option<&[i64]>,
         now_ms: i64,
     ) -> Result<(Vec<i64>, Vec<i64>), JournalError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Vec<i64> = {
             let mut stmt =
                 tx.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL ORDER BY id")?;
@@ -722,7 +722,7 @@ fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
