@@ -181,7 +181,13 @@ async fn sync_record(state: &Arc<AppState>, input: &Value) -> Result<Value, ApiE
         )
     })?;
     let slot = src.plugin();
-    let mut mapped = map_records(&src.name, &slot, src.port.clone(), std::slice::from_ref(&record)).await;
+    let mut mapped = map_records(
+        &src.name,
+        &slot,
+        src.port.clone(),
+        std::slice::from_ref(&record),
+    )
+    .await;
     let result = mapped.results.pop();
     let external_id = match result {
         Some(RecordResult::Accepted { external_ids, .. }) => external_ids.into_iter().next(),

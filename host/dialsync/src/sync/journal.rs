@@ -306,7 +306,9 @@ impl Journal {
         run_id: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<i64>, JournalError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Vec::with_capacity(changes.len());
         {
             let mut insert = tx.prepare_cached(
@@ -348,7 +350,9 @@ impl Journal {
         now_ms: i64,
         max_keys: usize,
     ) -> Result<Vec<ClaimedKey>, JournalError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keys: Vec<(String, String)> = {
             let mut stmt = tx.prepare_cached(
                 "SELECT list_id, external_id FROM changes
@@ -389,7 +393,9 @@ impl Journal {
         results: &[(String, String, KeyResult)],
         now_ms: i64,
     ) -> Result<(), JournalError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (list_id, external_id, result) in results {
             match result {
                 KeyResult::Finished { outcomes, applied } => {
@@ -626,7 +632,9 @@ impl Journal {
         ids: Option<&[i64]>,
         now_ms: i64,
     ) -> Result<(Vec<i64>, Vec<i64>), JournalError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Vec<i64> = {
             let mut stmt =
                 tx.prepare("SELECT id FROM dead_letters WHERE replayed_at IS NULL ORDER BY id")?;
