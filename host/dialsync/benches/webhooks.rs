@@ -1,0 +1,283 @@
+//! Webhook ingress throughput of `dialsync serve`: accepted webhooks/second into the
+//! durable SQLite journal, and p50/p99 acknowledgement latency (from sending the request
+//! to having read its `202 Accepted`), with 1, 8 and 32 concurrent senders on loopback.
+//!
+//! The server is built in process exactly as `dialsync serve` builds it (a real
+//! `dialsync.toml`, the bundled ServiceNow plugin, a SQLite journal in a temp dir, the
+//! sync workers running in the background against a local emulator), and each request
+//! is a realistic ServiceNow business-rule payload with a distinct `sys_id`, bearer auth.
+//! Only the ingress acknowledgement is timed; the workers draining the journal into the
+//! emulator at the same time is part of the realistic load.
+//!
+//! Bounded: 2000 requests per run, each run capped at 10 s.
+//!
+//! Run: `cargo bench -p dialsync --bench webhooks --profile dev`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dialsync::config::Config;
+use dialsync::plugin_registry::Registry;
+use dialsync::server::{self, AppState};
+use dialsync_emulator::{EmulatorConfig, FixtureContactList, Fixtures, PhoneColumn};
+use serde_json::{Value, json};
+
+const GENESYS_SECRET_ENV: &str = "DS_BENCH_GENESYS_SECRET";
+const GENESYS_SECRET: &str = "emulator-secret";
+const SN_TOKEN_ENV: &str = "DS_BENCH_SN_TOKEN";
+const SN_TOKEN: &str = "sn-bench-token-1";
+const LIST: &str = "list-sn";
+const SOURCE: &str = "servicenow";
+const REQUESTS_PER_RUN: u64 = 2_000;
+const RUN_CAP: Duration = Duration::from_secs(10);
+const SENDERS: [usize; 3] = [1, 8, 32];
+
+/// A ServiceNow `customer_contact` as a business rule posts it; `n` makes the `sys_id`
+/// (32 lowercase hex digits), name, email and phone distinct.
+fn sn_record(n: u64) -> Value {
+    json!({
+        "sys_id": format!("{:032x}", 0xbe4c_0000_0000_u64 + n),
+        "sys_updated_on": "2026-11-20 14:01:07",
+        "sys_class_name": "customer_contact",
+        "first_name": "Ann",
+        "last_name": format!("Bench{n}"),
+        "email": format!("bench{n}@example.com"),
+        "phone": format!("(281) 5{:02}-{:04}", (n / 10_000) % 100, n % 10_000),
+        "mobile_phone": "",
+        "home_phone": "",
+        "active": "true",
+        "country": "US"
+    })
+}
+
+fn write_config(dir: &Path, emulator_base: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[store]
+path = "journal.db"
+
+[orgs.acme]
+base_url = "{emulator_base}"
+client_id = "dialsync"
+client_secret_env = "{GENESYS_SECRET_ENV}"
+
+[server]
+max_body_bytes = 65536
+
+[sources.{SOURCE}]
+plugin = "servicenow"
+org = "acme"
+contact_list_id = "{LIST}"
+[sources.{SOURCE}.auth]
+scheme = "bearer"
+secret_env = "{SN_TOKEN_ENV}"
+"#
+    );
+    let path = dir.join("dialsync.toml");
+    std::fs::write(&path, text).expect("write dialsync.toml");
+    path
+}
+
+/// The contact list the ServiceNow source writes, with the plugin's declared columns.
+fn create_list(emulator: &dialsync_emulator::RunningEmulator, state: &AppState) {
+    let slot = state.sources[SOURCE].plugin();
+    let info = slot.plugin.info();
+    emulator
+        .load_fixtures(&Fixtures {
+            contact_lists: vec![FixtureContactList {
+                id: Some(LIST.to_owned()),
+                name: "servicenow contacts".into(),
+                column_names: info.columns.clone(),
+                phone_columns: info
+                    .phone_columns
+                    .iter()
+                    .map(|c| PhoneColumn {
+                        column_name: c.clone(),
+                        kind: Some("cell".into()),
+                        callable_time_column: None,
+                    })
+                    .collect(),
+                contacts: Vec::new(),
+            }],
+            ..Fixtures::default()
+        })
+        .expect("fixtures load");
+}
+
+struct RunResult {
+    senders: usize,
+    accepted: u64,
+    refused: u64,
+    seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+/// One bounded run: `senders` tasks share a counter of `REQUESTS_PER_RUN` requests and
+/// stop early at `RUN_CAP`. `next_id` keeps `sys_id`s distinct across runs.
+async fn run(url: &str, senders: usize, next_id: &Arc<AtomicU64>) -> RunResult {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(senders)
+        .build()
+        .expect("http client");
+    let issued = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + RUN_CAP;
+    let mut tasks = Vec::new();
+    for _ in 0..senders {
+        let (http, url, issued, next_id) = (
+            http.clone(),
+            url.to_owned(),
+            issued.clone(),
+            next_id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut refused = 0u64;
+            while Instant::now() < deadline
+                && issued.fetch_add(1, Ordering::Relaxed) < REQUESTS_PER_RUN
+            {
+                let n = next_id.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::to_vec(&sn_record(n)).expect("record serialises");
+                let sent = Instant::now();
+                let outcome = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {SN_TOKEN}"))
+                    .body(body)
+                    .send()
+                    .await;
+                match outcome {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let text = resp.text().await.unwrap_or_default();
+                        let took = sent.elapsed();
+                        if status == 202 {
+                            latencies.push(took);
+                        } else {
+                            refused += 1;
+                            eprintln!("record {n}: HTTP {status}: {text}");
+                        }
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        eprintln!("record {n}: request failed: {e}");
+                    }
+                }
+            }
+            (latencies, refused)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (l, r) = task.await.expect("sender task");
+        latencies.extend(l);
+        refused += r;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    RunResult {
+        senders,
+        accepted: latencies.len() as u64,
+        refused,
+        seconds,
+        latencies,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
+}
+
+fn main() {
+    // SAFETY: set before the runtime (and any other thread) starts.
+    unsafe {
+        std::env::set_var(GENESYS_SECRET_ENV, GENESYS_SECRET);
+        std::env::set_var(SN_TOKEN_ENV, SN_TOKEN);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let emulator = dialsync_emulator::start(
+            EmulatorConfig {
+                client_secret: GENESYS_SECRET.into(),
+                ..EmulatorConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("loopback address"),
+        )
+        .await
+        .expect("emulator starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = write_config(dir.path(), &emulator.base_url());
+        let config = Config::load(&config_path).expect("config loads");
+        let state = AppState::build(&config, Registry::new(&dir.path().join("home")))
+            .await
+            .expect("server state builds");
+        create_list(&emulator, &state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!(
+            "http://{}/v1/sources/{SOURCE}/events",
+            listener.local_addr().expect("local addr")
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(state.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+
+        let next_id = Arc::new(AtomicU64::new(0));
+        let mut results = Vec::new();
+        for senders in SENDERS {
+            results.push(run(&url, senders, &next_id).await);
+        }
+
+        let journal = rusqlite::Connection::open(dir.path().join("journal.db"))
+            .expect("open journal")
+            .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get::<_, i64>(0))
+            .expect("count journal rows");
+
+        println!();
+        println!(
+            "dialsync serve webhook ingress (dev profile: the release build is too slow to \
+             finish in time on this machine), ServiceNow bearer, SQLite journal, loopback, \
+             {REQUESTS_PER_RUN} requests/run, cap {}s/run",
+            RUN_CAP.as_secs()
+        );
+        println!(
+            "{:>8} | {:>8} | {:>7} | {:>8} | {:>12} | {:>8} | {:>8}",
+            "senders", "accepted", "refused", "seconds", "accepted/s", "p50 ms", "p99 ms"
+        );
+        println!("{}", "-".repeat(80));
+        for r in &results {
+            println!(
+                "{:>8} | {:>8} | {:>7} | {:>8.2} | {:>12.1} | {:>8.2} | {:>8.2}",
+                r.senders,
+                r.accepted,
+                r.refused,
+                r.seconds,
+                r.accepted as f64 / r.seconds,
+                percentile(&r.latencies, 50.0),
+                percentile(&r.latencies, 99.0)
+            );
+        }
+        let acked: u64 = results.iter().map(|r| r.accepted).sum();
+        println!("journal rows: {journal} (acknowledged: {acked})");
+
+        let _ = stop.send(());
+        server
+            .await
+            .expect("server task")
+            .expect("server stops cleanly");
+        emulator.shutdown().await;
+    });
+}
