@@ -443,14 +443,17 @@ async fn plugin_action(
         )
     })?;
     let slot = src.plugin();
-    slot.plugin.action(name, input, None).await.map_err(|e| {
-        let status = match e.code.as_str() {
-            "bad-input" => StatusCode::BAD_REQUEST,
-            "not-found" => StatusCode::NOT_FOUND,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        ApiError::new(status, "plugin-action-failed", format!("{action}: {e}"))
-    })
+    slot.plugin
+        .action(name, input, src.port.clone())
+        .await
+        .map_err(|e| {
+            let status = match e.code.as_str() {
+                "bad-input" => StatusCode::BAD_REQUEST,
+                "not-found" => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            ApiError::new(status, "plugin-action-failed", format!("{action}: {e}"))
+        })
 }
 
 /// `GET /v1/actions` (admin): every data action with its contracts.

@@ -203,10 +203,15 @@ pub struct Harness {
 impl Harness {
     /// Emulator + config + server, ready for requests.
     pub async fn start() -> Harness {
+        Harness::start_with("").await
+    }
+
+    /// Like [`Harness::start`], with `extra` TOML appended to the config.
+    pub async fn start_with(extra: &str) -> Harness {
         set_env();
         let emulator = start_emulator().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let config_path = write_config(dir.path(), &emulator.base_url(), "");
+        let config_path = write_config(dir.path(), &emulator.base_url(), extra);
         let config = Config::load(&config_path).expect("config loads");
         let state = AppState::build(&config, Registry::new(&dir.path().join("home")))
             .await
