@@ -37,6 +37,11 @@ async fn plugin_declared_actions_run_in_the_sandbox() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, input);
 
+    // Its declared input contract (`{"type": "object"}`) is enforced before the call.
+    let (status, body) = call(&h, "hostile.echo", json!([1, 2])).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad-input");
+
     let (status, body) = call(&h, "hostile.nope", json!({})).await;
     assert_eq!(status, 404, "{body}");
 
