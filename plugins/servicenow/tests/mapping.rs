@@ -6,10 +6,9 @@ use dialsync_plugin_sdk::serde_json::{Value, json};
 use dialsync_plugin_sdk::{MapOutcome, Mapper, NativeHost, Operation, check_expected};
 use dialsync_plugin_servicenow::ServiceNow;
 
-fn load(name: &str) -> Value {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    dialsync_plugin_sdk::serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
+#[path = "../../testing/fixture_checks.rs"]
+mod fixture_checks;
+use fixture_checks::load;
 
 fn map_one(host: &NativeHost, record: Value) -> MapOutcome {
     host.map::<ServiceNow>(&[record]).remove(0)
@@ -137,50 +136,10 @@ fn describe_lists_columns_and_an_input_schema() {
 
 #[test]
 fn fixture_changes_satisfy_the_contact_change_schema() {
-    let schema = load_schema("contact-change.schema.json");
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let records = load("records.json");
-    let host = NativeHost::new(load("config.json"));
-    let mut checked = 0;
-    for outcome in host.map::<ServiceNow>(records.as_array().unwrap()) {
-        for change in outcome.changes() {
-            let doc = dialsync_plugin_sdk::contact_change_json(change);
-            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{doc}: {errors:?}");
-            checked += 1;
-        }
-    }
-    assert!(checked >= 8, "only {checked} changes checked");
-}
-
-fn load_schema(name: &str) -> Value {
-    let path = format!("{}/../../schemas/{name}", env!("CARGO_MANIFEST_DIR"));
-    dialsync_plugin_sdk::serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    fixture_checks::changes_satisfy_contact_change_schema::<ServiceNow>(8);
 }
 
 #[test]
 fn fixture_records_not_expected_to_be_rejected_pass_the_input_schema() {
-    let info = ServiceNow::describe(&NativeHost::default());
-    let schema: Value = dialsync_plugin_sdk::serde_json::from_str(&info.input_schema).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let records = load("records.json");
-    let expected = load("expected.json");
-    for (i, (record, want)) in records
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(expected.as_array().unwrap())
-        .enumerate()
-    {
-        if want["kind"] != "reject" {
-            let errors: Vec<String> = validator
-                .iter_errors(record)
-                .map(|e| e.to_string())
-                .collect();
-            assert!(errors.is_empty(), "record {i}: {errors:?}");
-        }
-    }
+    fixture_checks::non_rejected_records_pass_the_input_schema::<ServiceNow>();
 }
