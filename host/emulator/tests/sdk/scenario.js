@@ -3,6 +3,8 @@
 //   NODE_PATH=<dir with node_modules> node scenario.js BASE_URL CLIENT_ID CLIENT_SECRET
 // The same steps as scenario.py (see there). The JS SDK has no automatic 429 retry, so the
 // scenario does what a JS caller has to: on a 429 it reads Retry-After, waits, and retries.
+// Extended responses (the SDK's `setReturnExtendedResponses(true)`) give every answer and
+// error as {status, headers, body}; `ok()` takes the body of a success.
 // Prints one JSON summary line; exits non-zero on any unexpected behaviour.
 'use strict';
 const assert = require('assert');
@@ -36,72 +38,74 @@ async function expectError(status, code, fn) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ok = async (call) => (await call).body;
 
 async function main() {
   const url = new URL(base);
   const client = platformClient.ApiClient.instance;
   client.setGateway({ host: url.hostname, port: Number(url.port), protocol: url.protocol.replace(':', '') });
   await client.loginClientCredentialsGrant(clientId, secret);
+  client.setReturnExtendedResponses(true);
   const outbound = new platformClient.OutboundApi();
   const users = new platformClient.UsersApi();
   const routing = new platformClient.RoutingApi();
   const integrations = new platformClient.IntegrationsApi();
 
   // --- contact lists and contacts
-  const created = await outbound.postOutboundContactlists({
+  const created = await ok(outbound.postOutboundContactlists({
     name: 'JS list', columnNames: ['externalId', 'firstName', 'phone'],
     phoneColumns: [{ columnName: 'phone', type: 'cell' }],
-  });
+  }));
   assert.ok(created.id && created.version === 1, JSON.stringify(created));
-  const listing = await outbound.getOutboundContactlists({ pageSize: 25, name: 'JS list' });
+  const listing = await ok(outbound.getOutboundContactlists({ pageSize: 25, name: 'JS list' }));
   assert.deepStrictEqual(listing.entities.map((l) => l.id), [created.id]);
 
-  const added = await outbound.postOutboundContactlistContacts(created.id, [{
+  const added = await ok(outbound.postOutboundContactlistContacts(created.id, [{
     id: 'js-1', contactListId: created.id, data: { externalId: 'J1', firstName: 'Js', phone: '+14155550123' },
-  }], { priority: true });
+  }], { priority: true }));
   assert.deepStrictEqual(added.map((a) => a.id), ['js-1']);
-  const got = await outbound.getOutboundContactlistContact(created.id, 'js-1');
+  const got = await ok(outbound.getOutboundContactlistContact(created.id, 'js-1'));
   assert.strictEqual(got.data.firstName, 'Js');
   got.data.firstName = 'JavaScript';
-  const put = await outbound.putOutboundContactlistContact(created.id, 'js-1', got);
+  const put = await ok(outbound.putOutboundContactlistContact(created.id, 'js-1', got));
   assert.strictEqual(put.data.firstName, 'JavaScript');
   const bad = await expectError(400, 'invalid.property', () => outbound.postOutboundContactlistContacts(created.id, [
     { contactListId: created.id, data: { externalId: 'J2', Nope: 'x' } }]));
   assert.ok(bad.body.message.includes('Nope'), bad.body.message);
-  await outbound.deleteOutboundContactlistContact(created.id, 'js-1');
+  await ok(outbound.deleteOutboundContactlistContact(created.id, 'js-1'));
   await expectError(404, 'not.found', () => outbound.getOutboundContactlistContact(created.id, 'js-1'));
 
   // --- DNC
-  const dnc = await outbound.postOutboundDnclists({ name: 'JS DNC', dncSourceType: 'rds' });
-  await outbound.postOutboundDnclistPhonenumbers(dnc.id, ['+14155550123', '+14155550124']);
-  await outbound.patchOutboundDnclistPhonenumbers(dnc.id, { action: 'Remove', phoneNumbers: ['+14155550124'] });
+  const dnc = await ok(outbound.postOutboundDnclists({ name: 'JS DNC', dncSourceType: 'rds' }));
+  await ok(outbound.postOutboundDnclistPhonenumbers(dnc.id, ['+14155550123', '+14155550124']));
+  await ok(outbound.patchOutboundDnclistPhonenumbers(dnc.id, { action: 'Remove', phoneNumbers: ['+14155550124'] }));
 
   // --- users: PATCH with the current version, a stale one (409), and employerInfo
-  const user = await users.getUser(USER);
-  const patched = await users.patchUser(USER, {
+  const user = await ok(users.getUser(USER));
+  const patched = await ok(users.patchUser(USER, {
     version: user.version, title: 'Senior Agent', employerInfo: { employeeId: 'E-200', employeeType: 'Full-time' },
-  });
+  }));
   assert.strictEqual(patched.version, user.version + 1);
   assert.strictEqual(patched.title, 'Senior Agent');
   const conflict = await expectError(409, 'general.conflict', () => users.patchUser(USER, { version: user.version, department: 'Sales' }));
   assert.strictEqual(conflict.body.entityId, USER);
 
   // --- routing skills and languages: replace, add, remove
-  const replaced = await users.putUserRoutingskillsBulk(USER, [{ id: SKILLS[0], proficiency: 3 }, { id: SKILLS[1], proficiency: 1 }]);
+  const replaced = await ok(users.putUserRoutingskillsBulk(USER, [{ id: SKILLS[0], proficiency: 3 }, { id: SKILLS[1], proficiency: 1 }]));
   assert.deepStrictEqual(replaced.entities.map((s) => s.id).sort(), SKILLS);
-  await users.deleteUserRoutingskill(USER, SKILLS[1]);
-  assert.deepStrictEqual((await users.getUserRoutingskills(USER)).entities.map((s) => s.id), [SKILLS[0]]);
-  await users.patchUserRoutinglanguagesBulk(USER, [{ id: LANGS[0], proficiency: 4 }, { id: LANGS[1], proficiency: 2 }]);
-  await users.deleteUserRoutinglanguage(USER, LANGS[1]);
-  const langs = (await users.getUserRoutinglanguages(USER)).entities;
+  await ok(users.deleteUserRoutingskill(USER, SKILLS[1]));
+  assert.deepStrictEqual((await ok(users.getUserRoutingskills(USER))).entities.map((s) => s.id), [SKILLS[0]]);
+  await ok(users.patchUserRoutinglanguagesBulk(USER, [{ id: LANGS[0], proficiency: 4 }, { id: LANGS[1], proficiency: 2 }]));
+  await ok(users.deleteUserRoutinglanguage(USER, LANGS[1]));
+  const langs = (await ok(users.getUserRoutinglanguages(USER))).entities;
   assert.deepStrictEqual(langs.map((l) => [l.id, l.proficiency]), [[LANGS[0], 4]]);
   await expectError(404, 'not.found', () => users.deleteUserRoutinglanguage(USER, LANGS[1]));
 
   // --- a Web Services Data Actions integration and a data action on it
-  const integration = await integrations.postIntegrations({
+  const integration = await ok(integrations.postIntegrations({
     body: { name: 'JS web services', integrationType: { id: 'custom-rest-actions' } },
-  });
-  const action = await integrations.postIntegrationsActions({
+  }));
+  const action = await ok(integrations.postIntegrationsActions({
     name: 'JS request count', category: 'sdk', integrationId: integration.id, secure: false,
     contract: {
       input: { inputSchema: { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object', properties: { label: { type: 'string' } } } },
@@ -112,8 +116,8 @@ async function main() {
       request: { requestUrlTemplate: `${base}/_emulator/stats`, requestType: 'GET', headers: { Accept: 'application/json' } },
       response: { translationMap: { total: '$.total' }, successTemplate: '{"total": ${total}, "label": "$esc.jsonString(${input.label})"}' },
     },
-  });
-  const result = await integrations.postIntegrationsActionExecute(action.id, { label: 'from "js"' });
+  }));
+  const result = await ok(integrations.postIntegrationsActionExecute(action.id, { label: 'from "js"' }));
   assert.strictEqual(result.label, 'from "js"');
   assert.ok(result.total > 0, JSON.stringify(result));
 
@@ -124,7 +128,7 @@ async function main() {
   for (let i = 0; i < 6; i++) {
     for (let attempt = 1; ; attempt++) {
       try {
-        await routing.getRoutingSkills({ pageSize: 25 });
+        await ok(routing.getRoutingSkills({ pageSize: 25 }));
         okWithRetry++;
         break;
       } catch (e) {
