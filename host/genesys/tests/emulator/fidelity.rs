@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dialsync_emulator::EmulatorConfig;
-use dialsync_genesys::model::{UserRoutingLanguagePost, WritableDialerContact};
-use dialsync_genesys::{AddContactsOptions, GenesysError};
+use dialsync_genesys::model::{
+    ContactPhoneNumberColumn, UserRoutingLanguagePost, WritableDialerContact,
+};
+use dialsync_genesys::{AddContactsOptions, ContactList, GenesysError};
 use serde_json::json;
 
 use crate::support::{SAMPLE_LIST, client, emulator, sample, settings};
@@ -15,11 +17,17 @@ use crate::support::{SAMPLE_LIST, client, emulator, sample, settings};
 const USER: &str = "00000000-0000-4000-8000-a9e470000001";
 const ENGLISH: &str = "00000000-0000-4000-8000-1a9900000000";
 const SPANISH: &str = "00000000-0000-4000-8000-1a9900000001";
+/// The sample org gives agent 1 French as well.
+const FRENCH: &str = "00000000-0000-4000-8000-1a9900000002";
 
 fn contact(id: &str) -> WritableDialerContact {
+    contact_in(SAMPLE_LIST, id)
+}
+
+fn contact_in(list: &str, id: &str) -> WritableDialerContact {
     WritableDialerContact {
         id: Some(id.into()),
-        contact_list_id: SAMPLE_LIST.into(),
+        contact_list_id: list.into(),
         data: [
             ("externalId".to_owned(), format!("X_{id}")),
             ("mobilePhone".to_owned(), "+14155550123".to_owned()),
@@ -53,7 +61,7 @@ async fn languages_and_skills_are_removed_one_by_one_and_a_repeat_is_harmless() 
         .into_iter()
         .map(|l| l.id)
         .collect();
-    assert_eq!(langs, [ENGLISH]);
+    assert_eq!(langs, [ENGLISH, FRENCH]);
     let skill = c.get_user_routing_skills(USER).await.unwrap()[0].id.clone();
     c.delete_user_routing_skill(USER, &skill).await.unwrap();
     assert!(
@@ -148,24 +156,41 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
     })
     .await;
     let c = client(settings(&emu));
+    // A list of its own: no campaign's dialer holds its contacts (a bulk delete skips those).
+    let list = c
+        .create_contact_list(&ContactList {
+            name: Some("bulk".into()),
+            column_names: vec!["externalId".into(), "mobilePhone".into()],
+            phone_columns: vec![ContactPhoneNumberColumn {
+                column_name: "mobilePhone".into(),
+                kind: Some("cell".into()),
+                callable_time_column: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let list = list.as_str();
     let ids: Vec<String> = (0..1500).map(|i| format!("bk-{i}")).collect();
-    let contacts: Vec<WritableDialerContact> = ids.iter().map(|id| contact(id)).collect();
+    let contacts: Vec<WritableDialerContact> = ids.iter().map(|id| contact_in(list, id)).collect();
     for chunk in contacts.chunks(1000) {
-        c.add_contacts(SAMPLE_LIST, chunk, AddContactsOptions::default())
+        c.add_contacts(list, chunk, AddContactsOptions::default())
             .await
             .unwrap();
     }
     let soft: Vec<String> = ids[..10].to_vec();
     let fields = json!({"callable": false}).as_object().unwrap().clone();
     let out = c
-        .bulk_update_contacts(SAMPLE_LIST, &soft, &fields, Duration::from_secs(30))
+        .bulk_update_contacts(list, &soft, &fields, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!((out.jobs, out.records), (1, 10));
 
     let externals: Vec<String> = ids[10..].iter().map(|id| format!("X_{id}")).collect();
     let out = c
-        .bulk_remove_by_column(SAMPLE_LIST, "externalId", &externals, Duration::from_secs(30))
+        .bulk_remove_by_column(list, "externalId", &externals, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!((out.jobs, out.records), (2, 1490), "1000 values per job");
@@ -174,7 +199,7 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
     assert!(stats.count("GET", job, 200) >= 2, "jobs were polled: {stats:?}");
 
     let rows = c
-        .export_contact_list(SAMPLE_LIST, Duration::from_secs(30))
+        .export_contact_list(list, Duration::from_secs(30))
         .await
         .unwrap();
     let ours: BTreeMap<&str, &BTreeMap<String, String>> = rows
@@ -184,7 +209,7 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
         .collect();
     assert_eq!(ours.len(), 10, "only the soft-deleted ones are left");
     assert!(ours.values().all(|r| r["ContactCallable"] == "false"));
-    let status = c.get_import_status(SAMPLE_LIST).await.unwrap();
+    let status = c.get_import_status(list).await.unwrap();
     assert_eq!(status.percent_complete, Some(100));
 
     // A job still running at the time limit is an error that says it may finish.
@@ -195,7 +220,7 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
     .unwrap();
     let err = c
         .bulk_remove_by_column(
-            SAMPLE_LIST,
+            list,
             "externalId",
             &["X_bk-0".into(), "X_bk-1".into(), "X_bk-2".into()],
             Duration::from_millis(600),
