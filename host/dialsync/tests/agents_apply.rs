@@ -561,15 +561,24 @@ fn routing_requests(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
         if r.route.contains("/routingskills") || r.route.contains("/routinglanguages") {
             let was = before.count(&r.method, &r.route, r.status);
             if r.count > was {
-                *out.entry(format!("{} {}", r.method, r.route.rsplit("/users/{userId}").next().unwrap_or(&r.route)))
-                    .or_insert(0) += r.count - was;
+                *out.entry(format!(
+                    "{} {}",
+                    r.method,
+                    r.route.rsplit("/users/{userId}").next().unwrap_or(&r.route)
+                ))
+                .or_insert(0) += r.count - was;
             }
         }
     }
     out
 }
 
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+/// Expected requests of one step: (`METHOD /route-suffix`, count).
+type Requests<'a> = &'a [(&'a str, u64)];
+/// Wanted languages: (name, proficiency).
+type Langs<'a> = &'a [(&'a str, f64)];
+
+fn counts(pairs: Requests<'_>) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
@@ -593,7 +602,7 @@ async fn languages_are_replaced_exactly_per_transition_under_churn() {
         emu.state().user(&user_id(1)).unwrap().languages,
         BTreeMap::from([(lang("English"), 5.0), (lang("French"), 2.0)])
     );
-    let steps: [(&str, &[(&str, f64)], &[(&str, u64)]); 5] = [
+    let steps: [(&str, Langs<'_>, Requests<'_>); 5] = [
         (
             "{English: 4, German: 3}",
             &[("English", 4.0), ("German", 3.0)],
@@ -606,17 +615,26 @@ async fn languages_are_replaced_exactly_per_transition_under_churn() {
         (
             "{German: 3}",
             &[("German", 3.0)],
-            &[("GET /routinglanguages", 1), ("DELETE /routinglanguages/{languageId}", 1)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("DELETE /routinglanguages/{languageId}", 1),
+            ],
         ),
         (
             "{German: 1}",
             &[("German", 1.0)],
-            &[("GET /routinglanguages", 1), ("PATCH /routinglanguages/bulk", 1)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("PATCH /routinglanguages/bulk", 1),
+            ],
         ),
         (
             "{German: 1, Spanish: 2}",
             &[("German", 1.0), ("Spanish", 2.0)],
-            &[("GET /routinglanguages", 1), ("PATCH /routinglanguages/bulk", 1)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("PATCH /routinglanguages/bulk", 1),
+            ],
         ),
         (
             "{German: 1, Spanish: 2}",
@@ -640,8 +658,7 @@ async fn languages_are_replaced_exactly_per_transition_under_churn() {
         );
         let state = emu.state();
         let u = state.user(&user_id(1)).unwrap();
-        let expected: BTreeMap<String, f64> =
-            want.iter().map(|(l, p)| (lang(l), *p)).collect();
+        let expected: BTreeMap<String, f64> = want.iter().map(|(l, p)| (lang(l), *p)).collect();
         assert_eq!(u.languages, expected, "step {n}: {langs}");
         assert_eq!(u.user.extra["title"], format!("Step {n}"), "step {n}");
     }
@@ -690,7 +707,7 @@ async fn skills_are_replaced_exactly_with_the_fewest_requests_under_churn() {
     fewer.pop();
     let mut rerated = fewer.clone();
     rerated[0].1 = 5.0;
-    let steps: [(&[(usize, f64)], &[(&str, u64)]); 4] = [
+    let steps: [(&[(usize, f64)], Requests<'_>); 4] = [
         // From the sample's 2 skills to 55 new ones: PUT (50) + PATCH (5) = 2 calls, which
         // also drops the old two; PATCHes plus a DELETE per old skill would take 4.
         (
@@ -703,7 +720,10 @@ async fn skills_are_replaced_exactly_with_the_fewest_requests_under_churn() {
         ),
         (
             &fewer,
-            &[("GET /routingskills", 1), ("DELETE /routingskills/{skillId}", 1)],
+            &[
+                ("GET /routingskills", 1),
+                ("DELETE /routingskills/{skillId}", 1),
+            ],
         ),
         (
             &rerated,
@@ -713,7 +733,9 @@ async fn skills_are_replaced_exactly_with_the_fewest_requests_under_churn() {
     ];
     for (n, (want, requests)) in steps.iter().enumerate() {
         let before = emu.stats();
-        let report = run(&client, &plan(want), &ApplyOptions::default()).await.unwrap();
+        let report = run(&client, &plan(want), &ApplyOptions::default())
+            .await
+            .unwrap();
         assert_eq!(report.summary.failed, 0, "step {n}: {:#?}", report.agents);
         assert_eq!(
             routing_requests(&before, &emu.stats()),
@@ -724,7 +746,11 @@ async fn skills_are_replaced_exactly_with_the_fewest_requests_under_churn() {
             .iter()
             .map(|(i, p)| (format!("skill-{i:02}"), *p))
             .collect();
-        assert_eq!(emu.state().user(&user_id(2)).unwrap().skills, expected, "step {n}");
+        assert_eq!(
+            emu.state().user(&user_id(2)).unwrap().skills,
+            expected,
+            "step {n}"
+        );
     }
     emu.shutdown().await;
 }

@@ -243,25 +243,41 @@ async fn installed_actions_execute_through_the_emulator_and_reinstall_is_idempot
     let integration = first["integration"]["id"].as_str().unwrap().to_owned();
     let actions = first["actions"].as_array().unwrap();
     assert!(actions.len() >= 3, "{first:#}");
-    assert!(actions.iter().all(|a| a["outcome"] == "created" && a["version"] == 1), "{first:#}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["outcome"] == "created" && a["version"] == 1),
+        "{first:#}"
+    );
     let ids: std::collections::BTreeMap<String, String> = actions
         .iter()
         .map(|a| {
             (
-                a["name"].as_str().unwrap().trim_start_matches("dialsync ").to_owned(),
+                a["name"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("dialsync ")
+                    .to_owned(),
                 a["id"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
     let stats = h.emulator.stats();
     assert_eq!(stats.count("POST", "/api/v2/integrations", 200), 1);
-    assert_eq!(stats.count("PATCH", "/api/v2/integrations/{integrationId}", 200), 1);
+    assert_eq!(
+        stats.count("PATCH", "/api/v2/integrations/{integrationId}", 200),
+        1
+    );
     assert_eq!(
         stats.count("POST", "/api/v2/integrations/actions/drafts", 200),
         actions.len() as u64
     );
     assert_eq!(
-        stats.count("POST", "/api/v2/integrations/actions/{actionId}/draft/publish", 200),
+        stats.count(
+            "POST",
+            "/api/v2/integrations/actions/{actionId}/draft/publish",
+            200
+        ),
         actions.len() as u64
     );
 
@@ -345,7 +361,14 @@ async fn installed_actions_execute_through_the_emulator_and_reinstall_is_idempot
     let second = install(&h, &["--base-url", &base]);
     assert_eq!(second["integration"]["outcome"], "unchanged");
     assert_eq!(second["integration"]["id"], integration.as_str());
-    assert!(second["actions"].as_array().unwrap().iter().all(|a| a["outcome"] == "unchanged"), "{second:#}");
+    assert!(
+        second["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "unchanged"),
+        "{second:#}"
+    );
     assert_eq!(integration_writes(&h), writes);
 
     // A dry run with another base URL: every action would be updated; nothing written.
@@ -353,14 +376,22 @@ async fn installed_actions_execute_through_the_emulator_and_reinstall_is_idempot
     let dry = install(&h, &["--base-url", moved, "--dry-run"]);
     assert_eq!(dry["dryRun"], true);
     assert!(
-        dry["actions"].as_array().unwrap().iter().all(|a| a["outcome"] == "updated" && a["changed"] == json!(["config"])),
+        dry["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "updated" && a["changed"] == json!(["config"])),
         "{dry:#}"
     );
     assert_eq!(integration_writes(&h), writes);
     // For real: drafts from the published actions, patched, published as version 2.
     let updated = install(&h, &["--base-url", moved]);
     assert!(
-        updated["actions"].as_array().unwrap().iter().all(|a| a["outcome"] == "updated" && a["version"] == 2),
+        updated["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "updated" && a["version"] == 2),
         "{updated:#}"
     );
     let action = h.emulator.base_url();

@@ -72,11 +72,7 @@ impl Job {
     /// The `ContactsBulkOperationJob` answer.
     fn view(&self) -> Value {
         let total = self.targets.len();
-        let percent = if total == 0 {
-            100
-        } else {
-            self.done * 100 / total
-        };
+        let percent = (self.done * 100).checked_div(total).unwrap_or(100);
         json!({
             "id": self.id,
             "state": if self.complete() { "Complete" } else { "InProgress" },
@@ -238,8 +234,8 @@ fn start_job(
 ) -> ApiResult<Json<Value>> {
     let raw: Value = json(body, model)?;
     check_in_sets(&raw)?;
-    let req: BulkRequest = serde_json::from_value(raw)
-        .map_err(|e| ApiError::bad_request(format!("{model}: {e}")))?;
+    let req: BulkRequest =
+        serde_json::from_value(raw).map_err(|e| ApiError::bad_request(format!("{model}: {e}")))?;
     let kind = if edit {
         let Some(fields) = req.contact.clone() else {
             return Err(ApiError::invalid_value(

@@ -83,16 +83,31 @@ impl ErrorBody {
             message: e.message.clone(),
             code: e.code.clone(),
             status: e.status.as_u16(),
-            entity_id: e.entity_id.clone(),
-            entity_name: e.entity_name.clone(),
-            message_with_params: e.message_with_params.clone(),
-            message_params: e.message_params.clone(),
+            entity_id: e.more.entity_id.clone(),
+            entity_name: e.more.entity_name.clone(),
+            message_with_params: e.more.message_with_params.clone(),
+            message_params: e.more.message_params.clone(),
             context_id: context_id.to_owned(),
             details: e.details.clone(),
             errors: Vec::new(),
-            limit: e.limit.clone(),
+            limit: e.more.limit.clone(),
         }
     }
+}
+
+/// `ErrorBody` fields only some errors carry.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorMore {
+    /// `ErrorBody.entityId`.
+    pub entity_id: Option<String>,
+    /// `ErrorBody.entityName`.
+    pub entity_name: Option<String>,
+    /// `ErrorBody.messageWithParams`.
+    pub message_with_params: Option<String>,
+    /// `ErrorBody.messageParams`.
+    pub message_params: BTreeMap<String, String>,
+    /// `ErrorBody.limit`.
+    pub limit: Option<Limit>,
 }
 
 /// An error answer from a handler.
@@ -106,16 +121,8 @@ pub struct ApiError {
     pub message: String,
     /// Details.
     pub details: Vec<Detail>,
-    /// `ErrorBody.entityId`.
-    pub entity_id: Option<String>,
-    /// `ErrorBody.entityName`.
-    pub entity_name: Option<String>,
-    /// `ErrorBody.messageWithParams`.
-    pub message_with_params: Option<String>,
-    /// `ErrorBody.messageParams`.
-    pub message_params: BTreeMap<String, String>,
-    /// `ErrorBody.limit`.
-    pub limit: Option<Limit>,
+    /// The less common `ErrorBody` fields (boxed to keep results small).
+    pub more: Box<ErrorMore>,
     /// Extra headers (e.g. `Retry-After`).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -128,11 +135,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             details: Vec::new(),
-            entity_id: None,
-            entity_name: None,
-            message_with_params: None,
-            message_params: BTreeMap::new(),
-            limit: None,
+            more: Box::default(),
             headers: Vec::new(),
         }
     }
@@ -149,8 +152,8 @@ impl ApiError {
             message = message.replace(&format!("{{{k}}}"), v);
         }
         let mut e = Self::new(status, code, message);
-        e.message_with_params = Some(template.to_owned());
-        e.message_params = params
+        e.more.message_with_params = Some(template.to_owned());
+        e.more.message_params = params
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
@@ -158,13 +161,13 @@ impl ApiError {
     }
     /// Sets `entityId`/`entityName`.
     pub fn entity(mut self, id: &str, name: &str) -> Self {
-        self.entity_id = Some(id.to_owned());
-        self.entity_name = Some(name.to_owned());
+        self.more.entity_id = Some(id.to_owned());
+        self.more.entity_name = Some(name.to_owned());
         self
     }
     /// Sets `limit`.
     pub fn limit(mut self, key: &str, namespace: &str, value: i64) -> Self {
-        self.limit = Some(Limit {
+        self.more.limit = Some(Limit {
             key: key.to_owned(),
             namespace: namespace.to_owned(),
             value,

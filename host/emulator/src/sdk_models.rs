@@ -45,10 +45,7 @@ static MODELS: &[Model] = &[
     ),
     (
         "CallRecord",
-        &[
-            ("lastAttempt", Ty::Any),
-            ("lastResult", Ty::Any),
-        ],
+        &[("lastAttempt", Ty::Any), ("lastResult", Ty::Any)],
     ),
     (
         "Campaign",
@@ -108,18 +105,8 @@ static MODELS: &[Model] = &[
             ("queue", Ty::Any),
         ],
     ),
-    (
-        "ColumnStatus",
-        &[
-            ("contactable", Ty::Any),
-        ],
-    ),
-    (
-        "ConfigurationOverrides",
-        &[
-            ("priority", Ty::Any),
-        ],
-    ),
+    ("ColumnStatus", &[("contactable", Ty::Any)]),
+    ("ConfigurationOverrides", &[("priority", Ty::Any)]),
     (
         "ContactBulkEditRequest",
         &[
@@ -307,11 +294,7 @@ static MODELS: &[Model] = &[
     ),
     (
         "DomainEntityRef",
-        &[
-            ("id", Ty::Any),
-            ("name", Ty::Any),
-            ("selfUri", Ty::Any),
-        ],
+        &[("id", Ty::Any), ("name", Ty::Any), ("selfUri", Ty::Any)],
     ),
     (
         "EmailColumn",
@@ -382,12 +365,7 @@ static MODELS: &[Model] = &[
             ("includeNonAcd", Ty::Any),
         ],
     ),
-    (
-        "PhoneNumberStatus",
-        &[
-            ("callable", Ty::Any),
-        ],
-    ),
+    ("PhoneNumberStatus", &[("callable", Ty::Any)]),
     (
         "PostActionInput",
         &[
@@ -399,24 +377,9 @@ static MODELS: &[Model] = &[
             ("secure", Ty::Any),
         ],
     ),
-    (
-        "PostInputContract",
-        &[
-            ("inputSchema", Ty::Any),
-        ],
-    ),
-    (
-        "PostOutputContract",
-        &[
-            ("successSchema", Ty::Any),
-        ],
-    ),
-    (
-        "PublishDraftInput",
-        &[
-            ("version", Ty::Any),
-        ],
-    ),
+    ("PostInputContract", &[("inputSchema", Ty::Any)]),
+    ("PostOutputContract", &[("successSchema", Ty::Any)]),
+    ("PublishDraftInput", &[("version", Ty::Any)]),
     (
         "RequestConfig",
         &[
@@ -536,7 +499,6 @@ static MODELS: &[Model] = &[
             ("dateExpiration", Ty::Any),
         ],
     ),
-
 ];
 
 fn fields(model: &str) -> Option<&'static [(&'static str, Ty)]> {
@@ -580,7 +542,9 @@ fn check_at(model: &str, value: &Value, path: &str) -> Result<(), ApiError> {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "bad.request",
-                format!("Unrecognized field \"{key}\" ({model}), not marked as ignorable (at {at})"),
+                format!(
+                    "Unrecognized field \"{key}\" ({model}), not marked as ignorable (at {at})"
+                ),
             )
             .with_detail("bad.request", Some(at), None));
         };
@@ -618,9 +582,20 @@ mod tests {
         let ok = json!({"version": 3, "title": "x", "employerInfo": {"employeeId": "E1", "dateHire": "2020-01-01"}});
         assert!(check("UpdateUser", &ok).is_ok());
         let e = check("UpdateUser", &json!({"version": 3, "colour": "red"})).unwrap_err();
-        assert!(e.message.contains("\"colour\"") && e.message.contains("UpdateUser"), "{}", e.message);
-        let e = check("UpdateUser", &json!({"version": 3, "employerInfo": {"badge": 1}})).unwrap_err();
-        assert_eq!(e.details[0].field_name.as_deref(), Some("employerInfo.badge"));
+        assert!(
+            e.message.contains("\"colour\"") && e.message.contains("UpdateUser"),
+            "{}",
+            e.message
+        );
+        let e = check(
+            "UpdateUser",
+            &json!({"version": 3, "employerInfo": {"badge": 1}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.details[0].field_name.as_deref(),
+            Some("employerInfo.badge")
+        );
         let e = check(
             "WritableDialerContact[]",
             &json!([{"contactListId": "l", "data": {}}, {"contactListId": "l", "data": {}, "status": "x"}]),

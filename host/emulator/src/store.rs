@@ -86,7 +86,7 @@ impl Store {
             next_seq: 0,
             ids: StdRng::seed_from_u64(seed),
             dialer: StdRng::seed_from_u64(seed ^ 0xD1A1_E5D1_A1E5),
-            lag_rng: StdRng::seed_from_u64(seed ^ 0x1A66_ED),
+            lag_rng: StdRng::seed_from_u64(seed ^ 0x001A_66ED),
         }
     }
 

@@ -69,8 +69,10 @@ impl Env {
             .ok(
                 Method::POST,
                 "/api/v2/outbound/contactlists",
-                Some(json!({"name": "Bulk", "columnNames": ["externalId", "phone"],
-                            "phoneColumns": [{"columnName": "phone", "type": "cell"}]})),
+                Some(
+                    json!({"name": "Bulk", "columnNames": ["externalId", "phone"],
+                            "phoneColumns": [{"columnName": "phone", "type": "cell"}]}),
+                ),
             )
             .await;
         let id = list["id"].as_str().unwrap().to_owned();
@@ -115,7 +117,10 @@ async fn error_bodies_carry_entity_params_and_limit() {
         "The requested resource was not found: {entityName} '{entityId}'"
     );
     assert_eq!(v["messageParams"]["entityId"], "nobody");
-    assert_eq!(v["message"], "The requested resource was not found: user 'nobody'");
+    assert_eq!(
+        v["message"],
+        "The requested resource was not found: user 'nobody'"
+    );
 
     let (s, v) = env
         .call(
@@ -125,7 +130,10 @@ async fn error_bodies_carry_entity_params_and_limit() {
         )
         .await;
     assert_eq!(s, 409);
-    assert_eq!((v["entityId"].as_str(), v["entityName"].as_str()), (Some(USER), Some("user")));
+    assert_eq!(
+        (v["entityId"].as_str(), v["entityName"].as_str()),
+        (Some(USER), Some("user"))
+    );
     assert_eq!(v["messageParams"]["given"], "99");
     assert_eq!(v["messageParams"]["current"], "1");
 
@@ -135,7 +143,10 @@ async fn error_bodies_carry_entity_params_and_limit() {
     }
     assert_eq!(last.0, 429, "{}", last.1);
     let v = last.1;
-    assert_eq!(v["limit"]["key"], "client.credentials.token.rate.per.minute");
+    assert_eq!(
+        v["limit"]["key"],
+        "client.credentials.token.rate.per.minute"
+    );
     assert_eq!(v["limit"]["namespace"], "platform.api");
     assert_eq!(v["limit"]["value"], 3);
     let retry = v["messageParams"]["retryAfter"].as_str().unwrap();
@@ -163,7 +174,10 @@ async fn request_bodies_follow_the_sdk_models() {
     // An unknown field (top level or nested) is a 400 naming it; nothing changes.
     for (body, field) in [
         (json!({"version": 2, "colour": "red"}), "colour"),
-        (json!({"version": 2, "employerInfo": {"badge": 7}}), "employerInfo.badge"),
+        (
+            json!({"version": 2, "employerInfo": {"badge": 7}}),
+            "employerInfo.badge",
+        ),
     ] {
         let (s, e) = env.call(Method::PATCH, &path, Some(body)).await;
         assert_eq!(s, 400, "{e}");
@@ -190,8 +204,12 @@ async fn eventual_consistency_is_opt_in_fresh_writes_miss_and_deletes_linger() {
     // Strong by default: a read right after a write sees it.
     let env = Env::start(EmulatorConfig::default()).await;
     let list = env.list_with(1).await;
-    env.ok(Method::GET, &format!("/api/v2/outbound/contactlists/{list}/contacts/c0"), None)
-        .await;
+    env.ok(
+        Method::GET,
+        &format!("/api/v2/outbound/contactlists/{list}/contacts/c0"),
+        None,
+    )
+    .await;
     env.emu.shutdown().await;
 
     let env = Env::start(EmulatorConfig {
@@ -273,8 +291,14 @@ async fn bulk_remove_and_update_are_jobs_that_complete_over_time() {
     assert_eq!(job["totalRecords"], 200);
     let (done, polls) = poll_job(&env, &list, &job).await;
     assert!(polls >= 1, "the job took polling");
-    assert_eq!((done["state"].as_str(), done["completedRecords"].as_u64()), (Some("Complete"), Some(200)));
-    assert_eq!(env.emu.state().contact_list(&list).unwrap().contacts.len(), 100);
+    assert_eq!(
+        (done["state"].as_str(), done["completedRecords"].as_u64()),
+        (Some("Complete"), Some(200))
+    );
+    assert_eq!(
+        env.emu.state().contact_list(&list).unwrap().contacts.len(),
+        100
+    );
 
     let ids: Vec<String> = (200..250).map(|i| format!("c{i}")).collect();
     let job = env
@@ -335,7 +359,10 @@ async fn export_reads_a_whole_list_back_and_import_status_answers() {
     // Presigned: no token needed.
     let csv = reqwest::get(url).await.unwrap().text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "inin-outbound-id,externalId,phone,ContactCallable");
+    assert_eq!(
+        lines[0],
+        "inin-outbound-id,externalId,phone,ContactCallable"
+    );
     assert_eq!(lines[1], "c0,E0,+14155550000,true");
     assert_eq!(lines.len(), 4);
     let (s, _) = env
@@ -349,7 +376,13 @@ async fn export_reads_a_whole_list_back_and_import_status_answers() {
             None,
         )
         .await;
-    assert_eq!((status["percentComplete"].as_u64(), status["totalRecords"].as_u64()), (Some(100), Some(3)));
+    assert_eq!(
+        (
+            status["percentComplete"].as_u64(),
+            status["totalRecords"].as_u64()
+        ),
+        (Some(100), Some(3))
+    );
     env.emu.shutdown().await;
 }
 
@@ -466,22 +499,40 @@ async fn data_actions_quote_translation_values_and_expand_the_input_shorthand() 
     let (s, e) = env
         .call(
             Method::POST,
-            &format!("/api/v2/integrations/actions/{}/execute", b["id"].as_str().unwrap()),
+            &format!(
+                "/api/v2/integrations/actions/{}/execute",
+                b["id"].as_str().unwrap()
+            ),
             Some(json!({})),
         )
         .await;
     assert_eq!(s, 400, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("does not render JSON"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not render JSON"),
+        "{e}"
+    );
     // GET: contract only with expand=contract (flattened with flatten=true), config only
     // with includeConfig=true.
     let plain = env
-        .ok(Method::GET, &format!("/api/v2/integrations/actions/{id}"), None)
+        .ok(
+            Method::GET,
+            &format!("/api/v2/integrations/actions/{id}"),
+            None,
+        )
         .await;
-    assert!(plain.get("contract").is_none() && plain.get("config").is_none(), "{plain}");
+    assert!(
+        plain.get("contract").is_none() && plain.get("config").is_none(),
+        "{plain}"
+    );
     let full = env
         .ok(
             Method::GET,
-            &format!("/api/v2/integrations/actions/{id}?expand=contract&flatten=true&includeConfig=true"),
+            &format!(
+                "/api/v2/integrations/actions/{id}?expand=contract&flatten=true&includeConfig=true"
+            ),
             None,
         )
         .await;
@@ -508,7 +559,11 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
     };
     // Unknown integration, or one that holds no data actions: 400.
     let (s, e) = env
-        .call(Method::POST, "/api/v2/integrations/actions", Some(body("nope")))
+        .call(
+            Method::POST,
+            "/api/v2/integrations/actions",
+            Some(body("nope")),
+        )
         .await;
     assert_eq!(s, 400);
     assert!(e["message"].as_str().unwrap().contains("nope"), "{e}");
@@ -534,11 +589,16 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
             Some(json!({"name": "x", "category": "c", "integrationId": "i", "colour": 1})),
         )
         .await;
-    assert_eq!((s.as_u16(), e["details"][0]["fieldName"].as_str()), (400, Some("colour")));
+    assert_eq!(
+        (s.as_u16(), e["details"][0]["fieldName"].as_str()),
+        (400, Some("colour"))
+    );
 
     let int = integration(&env).await;
     let a = "/api/v2/integrations/actions";
-    let draft = env.ok(Method::POST, &format!("{a}/drafts"), Some(body(&int))).await;
+    let draft = env
+        .ok(Method::POST, &format!("{a}/drafts"), Some(body(&int)))
+        .await;
     let id = draft["id"].as_str().unwrap().to_owned();
     let (s, _) = env.call(Method::GET, &format!("{a}/{id}"), None).await;
     assert_eq!(s, 404, "a draft is not published");
@@ -547,7 +607,11 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
         .await;
     assert_eq!(s, 404);
     let test = env
-        .ok(Method::POST, &format!("{a}/{id}/draft/test"), Some(json!({})))
+        .ok(
+            Method::POST,
+            &format!("{a}/{id}/draft/test"),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(test["success"], true, "{test}");
     let patched = env
@@ -559,20 +623,38 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
         .await;
     assert_eq!(patched["version"], 2);
     let (s, _) = env
-        .call(Method::POST, &format!("{a}/{id}/draft/publish"), Some(json!({"version": 1})))
+        .call(
+            Method::POST,
+            &format!("{a}/{id}/draft/publish"),
+            Some(json!({"version": 1})),
+        )
         .await;
     assert_eq!(s, 409, "publishing needs the draft's current version");
     let published = env
-        .ok(Method::POST, &format!("{a}/{id}/draft/publish"), Some(json!({"version": 2})))
+        .ok(
+            Method::POST,
+            &format!("{a}/{id}/draft/publish"),
+            Some(json!({"version": 2})),
+        )
         .await;
-    assert_eq!((published["version"].as_i64(), published["name"].as_str()), (Some(1), Some("Renamed")));
-    let (s, _) = env.call(Method::GET, &format!("{a}/{id}/draft"), None).await;
+    assert_eq!(
+        (published["version"].as_i64(), published["name"].as_str()),
+        (Some(1), Some("Renamed"))
+    );
+    let (s, _) = env
+        .call(Method::GET, &format!("{a}/{id}/draft"), None)
+        .await;
     assert_eq!(s, 404, "publishing consumes the draft");
-    env.ok(Method::POST, &format!("{a}/{id}/execute"), Some(json!({}))).await;
+    env.ok(Method::POST, &format!("{a}/{id}/execute"), Some(json!({})))
+        .await;
 
     // PATCH a published action: version must match; the contract is not a field of it.
     let (s, _) = env
-        .call(Method::PATCH, &format!("{a}/{id}"), Some(json!({"name": "Again", "version": 7})))
+        .call(
+            Method::PATCH,
+            &format!("{a}/{id}"),
+            Some(json!({"name": "Again", "version": 7})),
+        )
         .await;
     assert_eq!(s, 409);
     let (s, _) = env
@@ -584,12 +666,18 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
         .await;
     assert_eq!(s, 400);
     let v2 = env
-        .ok(Method::PATCH, &format!("{a}/{id}"), Some(json!({"name": "Again", "version": 1})))
+        .ok(
+            Method::PATCH,
+            &format!("{a}/{id}"),
+            Some(json!({"name": "Again", "version": 1})),
+        )
         .await;
     assert_eq!(v2["version"], 2);
     // A draft of a published action; one at a time; published again as version 3.
     let d = env.ok(Method::POST, &format!("{a}/{id}/draft"), None).await;
-    let (s, _) = env.call(Method::POST, &format!("{a}/{id}/draft"), None).await;
+    let (s, _) = env
+        .call(Method::POST, &format!("{a}/{id}/draft"), None)
+        .await;
     assert_eq!(s, 409);
     let v3 = env
         .ok(
@@ -599,7 +687,9 @@ async fn data_action_drafts_publish_patch_delete_and_integration_checks() {
         )
         .await;
     assert_eq!(v3["version"], 3);
-    let listing = env.ok(Method::GET, &format!("{a}?category=tests"), None).await;
+    let listing = env
+        .ok(Method::GET, &format!("{a}?category=tests"), None)
+        .await;
     assert_eq!(listing["total"], 1);
     env.ok(Method::DELETE, &format!("{a}/{id}"), None).await;
     let (s, _) = env.call(Method::GET, &format!("{a}/{id}"), None).await;

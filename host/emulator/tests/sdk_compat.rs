@@ -41,7 +41,9 @@ fn require_installed(dir: &std::path::Path, marker: &str, what: &str) {
 }
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name)
 }
 
 /// Runs `command` (a scenario) against a fresh emulator; returns its JSON summary and the
@@ -118,15 +120,46 @@ fn expected() -> BTreeMap<(&'static str, &'static str, u16), u64> {
         (("PATCH", user, 200), 1),
         (("PATCH", user, 409), 1),
         (("PUT", "/api/v2/users/{userId}/routingskills/bulk", 200), 1),
-        (("DELETE", "/api/v2/users/{userId}/routingskills/{skillId}", 200), 1),
+        (
+            (
+                "DELETE",
+                "/api/v2/users/{userId}/routingskills/{skillId}",
+                200,
+            ),
+            1,
+        ),
         (("GET", "/api/v2/users/{userId}/routingskills", 200), 1),
-        (("PATCH", "/api/v2/users/{userId}/routinglanguages/bulk", 200), 1),
-        (("DELETE", "/api/v2/users/{userId}/routinglanguages/{languageId}", 200), 1),
-        (("DELETE", "/api/v2/users/{userId}/routinglanguages/{languageId}", 404), 1),
+        (
+            ("PATCH", "/api/v2/users/{userId}/routinglanguages/bulk", 200),
+            1,
+        ),
+        (
+            (
+                "DELETE",
+                "/api/v2/users/{userId}/routinglanguages/{languageId}",
+                200,
+            ),
+            1,
+        ),
+        (
+            (
+                "DELETE",
+                "/api/v2/users/{userId}/routinglanguages/{languageId}",
+                404,
+            ),
+            1,
+        ),
         (("GET", "/api/v2/users/{userId}/routinglanguages", 200), 1),
         (("POST", "/api/v2/integrations", 200), 1),
         (("POST", "/api/v2/integrations/actions", 200), 1),
-        (("POST", "/api/v2/integrations/actions/{actionId}/execute", 200), 1),
+        (
+            (
+                "POST",
+                "/api/v2/integrations/actions/{actionId}/execute",
+                200,
+            ),
+            1,
+        ),
         (("GET", "/api/v2/routing/skills", 200), 6),
     ])
 }

@@ -58,7 +58,12 @@ async fn load(client: &GenesysClient) -> Vec<String> {
     (0..CONTACTS).map(|i| format!("hd-{i}")).collect()
 }
 
-async fn measure<F, Fut>(emu: &RunningEmulator, client: &GenesysClient, way: &'static str, f: F) -> Row
+async fn measure<F, Fut>(
+    emu: &RunningEmulator,
+    client: &GenesysClient,
+    way: &'static str,
+    f: F,
+) -> Row
 where
     F: FnOnce(Vec<String>) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -68,10 +73,12 @@ where
     let started = Instant::now();
     f(ids).await;
     let seconds = started.elapsed().as_secs_f64();
-    let left = emu
-        .state()
-        .contact_list(LIST)
-        .map_or(0, |l| l.contacts.iter().filter(|c| c.id.starts_with("hd-")).count());
+    let left = emu.state().contact_list(LIST).map_or(0, |l| {
+        l.contacts
+            .iter()
+            .filter(|c| c.id.starts_with("hd-"))
+            .count()
+    });
     assert_eq!(left, 0, "{way}: every contact removed");
     Row {
         way,
@@ -105,39 +112,59 @@ async fn main() {
 
     let mut rows = Vec::new();
     rows.push(
-        measure(&emu, &client, "one by one (DELETE …/contacts/{id})", |ids| {
-            let c = client.clone();
-            async move {
-                // Eight in flight, as the sync engine's writers would.
-                use futures::StreamExt;
-                futures::stream::iter(ids)
-                    .for_each_concurrent(8, |id| {
-                        let c = c.clone();
-                        async move { c.delete_contact(LIST, &id).await.expect("delete") }
-                    })
-                    .await;
-            }
-        })
+        measure(
+            &emu,
+            &client,
+            "one by one (DELETE …/contacts/{id})",
+            |ids| {
+                let c = client.clone();
+                async move {
+                    // Eight in flight, as the sync engine's writers would.
+                    use futures::StreamExt;
+                    futures::stream::iter(ids)
+                        .for_each_concurrent(8, |id| {
+                            let c = c.clone();
+                            async move { c.delete_contact(LIST, &id).await.expect("delete") }
+                        })
+                        .await;
+                }
+            },
+        )
         .await,
     );
     rows.push(
-        measure(&emu, &client, "DELETE …/contacts?contactIds= (100/call)", |ids| {
-            let c = client.clone();
-            async move { c.delete_contacts(LIST, &ids).await.expect("delete") }
-        })
+        measure(
+            &emu,
+            &client,
+            "DELETE …/contacts?contactIds= (100/call)",
+            |ids| {
+                let c = client.clone();
+                async move { c.delete_contacts(LIST, &ids).await.expect("delete") }
+            },
+        )
         .await,
     );
     rows.push(
-        measure(&emu, &client, "bulk/remove jobs (1000/job, polled)", |ids| {
-            let c = client.clone();
-            async move {
-                let externals: Vec<String> =
-                    ids.iter().map(|id| format!("HD_{}", &id[3..])).collect();
-                c.bulk_remove_by_column(LIST, "externalId", &externals, Duration::from_secs(300))
+        measure(
+            &emu,
+            &client,
+            "bulk/remove jobs (1000/job, polled)",
+            |ids| {
+                let c = client.clone();
+                async move {
+                    let externals: Vec<String> =
+                        ids.iter().map(|id| format!("HD_{}", &id[3..])).collect();
+                    c.bulk_remove_by_column(
+                        LIST,
+                        "externalId",
+                        &externals,
+                        Duration::from_secs(300),
+                    )
                     .await
                     .expect("bulk remove");
-            }
-        })
+                }
+            },
+        )
         .await,
     );
     println!("hard deletes of {CONTACTS} contacts (one run, emulator on loopback)");

@@ -188,11 +188,7 @@ impl GenesysClient {
 
     /// What this client did to a contact within the read-after-write window, and when the
     /// window ends.
-    pub(crate) fn expected_write(
-        &self,
-        list_id: &str,
-        id: &str,
-    ) -> Option<(Wrote, Instant)> {
+    pub(crate) fn expected_write(&self, list_id: &str, id: &str) -> Option<(Wrote, Instant)> {
         let window = self.inner.settings.read_after_write;
         self.inner.recent.expected(list_id, id, window)
     }
@@ -243,7 +239,11 @@ impl GenesysClient {
         let route = "GET <export download>".to_owned();
         let transport = |e: reqwest::Error| GenesysError::Transport {
             route: route.clone(),
-            kind: if e.is_timeout() { "timeout" } else { "connection" },
+            kind: if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection"
+            },
             message: error_chain(&e),
             attempts: 1,
         };

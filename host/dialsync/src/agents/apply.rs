@@ -291,7 +291,8 @@ async fn write_skills(client: &GenesysClient, id: &str, write: SkillsWrite, part
 async fn write_languages(client: &GenesysClient, id: &str, write: LanguagesWrite, part: &mut Part) {
     part.wrote = true;
     if !write.upsert.is_empty() {
-        part.requests += u32::try_from(write.upsert.len().div_ceil(PER_BULK_CALL)).unwrap_or(u32::MAX);
+        part.requests +=
+            u32::try_from(write.upsert.len().div_ceil(PER_BULK_CALL)).unwrap_or(u32::MAX);
         if let Err(e) = client.patch_user_routing_languages(id, &write.upsert).await {
             part.fail("update languages", &e);
             return;

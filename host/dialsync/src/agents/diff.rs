@@ -218,7 +218,10 @@ pub fn languages_write(
     let d = delta("language", mode, target, &have);
     (!d.changes.is_empty()).then(|| {
         let write = LanguagesWrite {
-            upsert: posts(&d.upsert, |id, p| UserRoutingLanguagePost { id, proficiency: p }),
+            upsert: posts(&d.upsert, |id, p| UserRoutingLanguagePost {
+                id,
+                proficiency: p,
+            }),
             remove: d.remove,
         };
         (write, d.changes)
@@ -477,15 +480,25 @@ mod tests {
         assert_eq!(w.upsert[0].id, "l2");
         assert_eq!(w.remove, vec!["l3".to_string()]);
         assert_eq!(w.requests(), 2);
-        assert!(changes.contains(&"language L3: 1 -> removed".to_string()), "{changes:?}");
+        assert!(
+            changes.contains(&"language L3: 1 -> removed".to_string()),
+            "{changes:?}"
+        );
         // Only a removal: one DELETE, no PATCH.
-        let (w, _) =
-            languages_write(&want, SkillsMode::Replace, &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)])
-                .unwrap();
+        let (w, _) = languages_write(
+            &want,
+            SkillsMode::Replace,
+            &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)],
+        )
+        .unwrap();
         assert_eq!((w.upsert.len(), w.remove.len(), w.requests()), (0, 1, 1));
         // Add mode never removes.
         assert_eq!(
-            languages_write(&want, SkillsMode::Add, &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)]),
+            languages_write(
+                &want,
+                SkillsMode::Add,
+                &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)]
+            ),
             None
         );
     }
@@ -518,10 +531,18 @@ mod tests {
         };
         let (w, _) = skills_write(
             &small,
-            &[skill("a", 5.0), skill("c", 1.0), skill("d", 1.0), skill("e", 1.0)],
+            &[
+                skill("a", 5.0),
+                skill("c", 1.0),
+                skill("d", 1.0),
+                skill("e", 1.0),
+            ],
         )
         .unwrap();
-        assert!(matches!(w, SkillsWrite::Replace(ref all) if all.len() == 2), "{w:?}");
+        assert!(
+            matches!(w, SkillsWrite::Replace(ref all) if all.len() == 2),
+            "{w:?}"
+        );
         assert_eq!(w.requests(), 1);
         // Removing everything: one PUT of nothing.
         let none = TargetSkills {

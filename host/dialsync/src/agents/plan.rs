@@ -478,8 +478,8 @@ impl CsvRow<'_> {
                 }
             },
         };
-        let mode = self.mode(&cells, "skills_mode");
-        let languages_mode = self.mode(&cells, "languages_mode");
+        let mode = self.mode(cells, "skills_mode");
+        let languages_mode = self.mode(cells, "languages_mode");
         let skills = cells.get("skills").map(|v| SkillsSpec {
             mode,
             skills: self.proficiencies("skills", v),

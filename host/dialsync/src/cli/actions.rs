@@ -206,7 +206,9 @@ fn print_report(r: &InstallReport) {
             "  {:<28} {}{changed}{}",
             a.name,
             outcome_text(a.outcome, r.dry_run),
-            a.version.map(|v| format!(", version {v}")).unwrap_or_default()
+            a.version
+                .map(|v| format!(", version {v}"))
+                .unwrap_or_default()
         );
     }
     println!("{} requests", r.requests);

@@ -189,9 +189,7 @@ async fn find_or_create_integration(
         .iter()
         .filter(|i| {
             i.name.as_deref() == Some(options.integration_name.as_str())
-                && i.integration_type
-                    .as_ref()
-                    .and_then(|t| t.id.as_deref())
+                && i.integration_type.as_ref().and_then(|t| t.id.as_deref())
                     == Some(WEB_SERVICES_DATA_ACTIONS)
         })
         .collect();

@@ -88,7 +88,10 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> (Router<S>, Router<S
     let store = Shared::default();
     let a = "/api/v2/integrations/actions";
     let api = Router::new()
-        .route("/api/v2/integrations", get(list_integrations).post(create_integration))
+        .route(
+            "/api/v2/integrations",
+            get(list_integrations).post(create_integration),
+        )
         .route(
             "/api/v2/integrations/{integrationId}",
             get(get_integration)
@@ -132,7 +135,12 @@ async fn list_integrations(
 ) -> Res<Json<Listing<Value>>> {
     let (size, number) = Params::parse(q).paging(100)?;
     let all: Vec<Value> = store.lock().integrations.values().cloned().collect();
-    Ok(Json(Listing::page(&all, size, number, "/api/v2/integrations")))
+    Ok(Json(Listing::page(
+        &all,
+        size,
+        number,
+        "/api/v2/integrations",
+    )))
 }
 
 async fn create_integration(State(store): State<Shared>, body: Bytes) -> Res<Json<Value>> {
@@ -192,7 +200,9 @@ async fn patch_integration(
             _ => {
                 return Err(ApiError::invalid_value(
                     "intendedState",
-                    format!("integration '{id}': intendedState {state} must be ENABLED, DISABLED or DELETED"),
+                    format!(
+                        "integration '{id}': intendedState {state} must be ENABLED, DISABLED or DELETED"
+                    ),
                 ));
             }
         }
@@ -206,7 +216,10 @@ async fn delete_integration(State(store): State<Shared>, Path(id): Path<String>)
     integration(&data, &id)?;
     data.integrations.remove(&id);
     data.actions.retain(|_, e| {
-        let of = |v: &Option<Value>| v.as_ref().is_some_and(|a| a["integrationId"] == id.as_str());
+        let of = |v: &Option<Value>| {
+            v.as_ref()
+                .is_some_and(|a| a["integrationId"] == id.as_str())
+        };
         !(of(&e.published) || of(&e.draft))
     });
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -268,7 +281,10 @@ fn check_contract(contract: &Value) -> Res<()> {
 /// Checks an `ActionConfig`.
 fn check_config(config: &Value) -> Res<()> {
     let request = &config["request"];
-    if request["requestUrlTemplate"].as_str().is_none_or(str::is_empty) {
+    if request["requestUrlTemplate"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
         return Err(ApiError::invalid_value(
             "config.request.requestUrlTemplate",
             "config.request.requestUrlTemplate is required",
@@ -444,7 +460,10 @@ fn name_matches(pattern: &str, action: &Value) -> bool {
     }
 }
 
-async fn list_published(State(store): State<Shared>, RawQuery(q): RawQuery) -> Res<Json<Listing<Value>>> {
+async fn list_published(
+    State(store): State<Shared>,
+    RawQuery(q): RawQuery,
+) -> Res<Json<Listing<Value>>> {
     let all: Vec<Value> = store
         .lock()
         .actions
@@ -454,7 +473,10 @@ async fn list_published(State(store): State<Shared>, RawQuery(q): RawQuery) -> R
     listing(all.into_iter(), q, "/api/v2/integrations/actions")
 }
 
-async fn list_drafts(State(store): State<Shared>, RawQuery(q): RawQuery) -> Res<Json<Listing<Value>>> {
+async fn list_drafts(
+    State(store): State<Shared>,
+    RawQuery(q): RawQuery,
+) -> Res<Json<Listing<Value>>> {
     let all: Vec<Value> = store
         .lock()
         .actions
@@ -559,7 +581,10 @@ async fn delete_action(State(store): State<Shared>, Path(id): Path<String>) -> R
 }
 
 /// `POST /actions/{id}/draft`: a draft copied from the published action (409 if one exists).
-async fn draft_from_published(State(store): State<Shared>, Path(id): Path<String>) -> Res<Json<Value>> {
+async fn draft_from_published(
+    State(store): State<Shared>,
+    Path(id): Path<String>,
+) -> Res<Json<Value>> {
     let mut data = store.lock();
     let action = published(&data, &id)?;
     let entry = data.actions.entry(id.clone()).or_default();
@@ -766,7 +791,10 @@ async fn run(store: &Store, action: &Value, input: &Value, steps: &mut Vec<Step>
         request["requestUrlTemplate"].as_str().unwrap_or_default(),
         &scope,
     );
-    let method = request["requestType"].as_str().unwrap_or("POST").to_uppercase();
+    let method = request["requestType"]
+        .as_str()
+        .unwrap_or("POST")
+        .to_uppercase();
     let body = render(
         request["requestTemplate"]
             .as_str()
@@ -891,7 +919,9 @@ async fn run(store: &Store, action: &Value, input: &Value, steps: &mut Vec<Step>
         error: None,
     });
     const TEMPLATE: &str = "Apply success template";
-    let template = response["successTemplate"].as_str().unwrap_or("${rawResult}");
+    let template = response["successTemplate"]
+        .as_str()
+        .unwrap_or("${rawResult}");
     let rendered = render(
         template,
         &Scope::Success {

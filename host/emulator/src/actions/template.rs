@@ -98,30 +98,31 @@ fn reference(tail: &str) -> Option<(&str, bool, usize)> {
     let bytes = body.as_bytes();
     while end < bytes.len() {
         let c = bytes[end] as char;
-        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-            end += 1;
-        } else if c == '.'
+        let word = c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        // A dot joins two identifiers; a trailing dot is text.
+        let joining_dot = c == '.'
             && end > 0
             && bytes
                 .get(end + 1)
-                .is_some_and(|n| (*n as char).is_ascii_alphabetic() || *n == b'_')
-        {
-            end += 1;
-        } else {
+                .is_some_and(|n| (*n as char).is_ascii_alphabetic() || *n == b'_');
+        if !(word || joining_dot) {
             break;
         }
+        end += 1;
     }
     let name = &body[..end];
-    (!name.is_empty() && (name.as_bytes()[0] as char).is_ascii_alphabetic())
-        .then_some((name, quiet, skip + end))
+    (!name.is_empty() && (name.as_bytes()[0] as char).is_ascii_alphabetic()).then_some((
+        name,
+        quiet,
+        skip + end,
+    ))
 }
 
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|p| {
             !p.is_empty()
-                && p
-                    .chars()
+                && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         })
 }
@@ -337,7 +338,10 @@ mod tests {
             "{\"a\": \"A \\\"b\\\"\"}"
         );
         assert_eq!(render("Bearer ${credentials.token}", &ctx), "Bearer t0k");
-        assert_eq!(render("$5 ${unknown.x} $!{unknown.y}.", &ctx), "$5 ${unknown.x} .");
+        assert_eq!(
+            render("$5 ${unknown.x} $!{unknown.y}.", &ctx),
+            "$5 ${unknown.x} ."
+        );
         assert_eq!(render("end $input.n.", &ctx), "end 3.");
     }
 
@@ -387,7 +391,10 @@ mod tests {
             "customer": {"type": "object", "properties": {"name": {"type": "string"}}},
             "orders": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}}});
         let flat = flatten_schema(&schema);
-        assert_eq!(flat["properties"]["customer.name"], json!({"type": "string"}));
+        assert_eq!(
+            flat["properties"]["customer.name"],
+            json!({"type": "string"})
+        );
         assert_eq!(
             flat["properties"]["orders.id"],
             json!({"type": "array", "items": {"type": "string"}})

@@ -56,7 +56,16 @@ impl GenesysClient {
         list_id: &str,
         params: &ContactBulkSearchParameters,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "contacts", "bulk", "remove"]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "outbound",
+            "contactlists",
+            list_id,
+            "contacts",
+            "bulk",
+            "remove",
+        ]);
         let body = Self::json_body(BULK_REMOVE, params)?;
         self.call_json(Call {
             method: Method::POST,
@@ -73,7 +82,16 @@ impl GenesysClient {
         list_id: &str,
         request: &ContactBulkEditRequest,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "contacts", "bulk", "update"]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "outbound",
+            "contactlists",
+            list_id,
+            "contacts",
+            "bulk",
+            "update",
+        ]);
         let body = Self::json_body(BULK_UPDATE, request)?;
         self.call_json(Call {
             method: Method::POST,
@@ -90,7 +108,17 @@ impl GenesysClient {
         list_id: &str,
         job_id: &str,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "contacts", "bulk", "jobs", job_id]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "outbound",
+            "contactlists",
+            list_id,
+            "contacts",
+            "bulk",
+            "jobs",
+            job_id,
+        ]);
         self.call_json(Call {
             method: Method::GET,
             route: BULK_JOB,
@@ -269,7 +297,14 @@ impl GenesysClient {
 
     /// The list's import status (`GET …/importstatus`).
     pub async fn get_import_status(&self, list_id: &str) -> Result<ImportStatus, GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "importstatus"]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "outbound",
+            "contactlists",
+            list_id,
+            "importstatus",
+        ]);
         self.call_json(Call {
             method: Method::GET,
             route: IMPORT_STATUS,
@@ -314,6 +349,9 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["inin-outbound-id"], "c1");
         assert_eq!(rows[0]["name"], "Ann, B");
-        assert!(parse_export("l", "a,b\n1,2,3\n").is_err(), "ragged rows are an error");
+        assert!(
+            parse_export("l", "a,b\n1,2,3\n").is_err(),
+            "ragged rows are an error"
+        );
     }
 }

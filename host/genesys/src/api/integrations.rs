@@ -196,7 +196,15 @@ impl GenesysClient {
         id: &str,
         version: i64,
     ) -> Result<Action, GenesysError> {
-        let url = self.url(&["api", "v2", "integrations", "actions", id, "draft", "publish"]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "integrations",
+            "actions",
+            id,
+            "draft",
+            "publish",
+        ]);
         let body = Self::json_body(PUBLISH, &json!({ "version": version }))?;
         self.call_json(Call {
             method: Method::POST,

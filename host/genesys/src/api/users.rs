@@ -186,7 +186,14 @@ impl GenesysClient {
         user_id: &str,
         language_id: &str,
     ) -> Result<(), GenesysError> {
-        let url = self.url(&["api", "v2", "users", user_id, "routinglanguages", language_id]);
+        let url = self.url(&[
+            "api",
+            "v2",
+            "users",
+            user_id,
+            "routinglanguages",
+            language_id,
+        ]);
         absent_is_ok(
             self.call_empty(Call {
                 method: Method::DELETE,

@@ -21,7 +21,10 @@ pub struct ContactBulkSearchParameters {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub criteria: Option<ContactBulkSearchCriteria>,
     /// Whether the job produces a download of the affected contacts (Genesys default true).
-    #[serde(rename = "generateDownloadURI", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "generateDownloadURI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub generate_download_uri: Option<bool>,
 }
 
@@ -41,7 +44,10 @@ pub struct ContactBulkEditRequest {
     /// `DialerContact` fields to set (e.g. `{"callable": false}`).
     pub contact: Map<String, Value>,
     /// Whether the job produces a download of the affected contacts.
-    #[serde(rename = "generateDownloadURI", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "generateDownloadURI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub generate_download_uri: Option<bool>,
 }
 

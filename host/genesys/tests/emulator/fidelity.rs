@@ -73,11 +73,18 @@ async fn languages_and_skills_are_removed_one_by_one_and_a_repeat_is_harmless() 
     );
     let stats = emu.stats();
     assert_eq!(
-        stats.route_total("DELETE", "/api/v2/users/{userId}/routinglanguages/{languageId}"),
+        stats.route_total(
+            "DELETE",
+            "/api/v2/users/{userId}/routinglanguages/{languageId}"
+        ),
         2
     );
     assert_eq!(
-        stats.count("DELETE", "/api/v2/users/{userId}/routingskills/{skillId}", 200),
+        stats.count(
+            "DELETE",
+            "/api/v2/users/{userId}/routingskills/{skillId}",
+            200
+        ),
         1
     );
     emu.shutdown().await;
@@ -96,9 +103,13 @@ async fn without_tolerance_a_lagging_org_hides_a_fresh_write() {
     let mut s = settings(&emu);
     s.read_after_write = Duration::ZERO;
     let c = client(s);
-    c.add_contacts(SAMPLE_LIST, &[contact("ec-1")], AddContactsOptions::default())
-        .await
-        .unwrap();
+    c.add_contacts(
+        SAMPLE_LIST,
+        &[contact("ec-1")],
+        AddContactsOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         c.get_contact(SAMPLE_LIST, "ec-1").await.unwrap(),
         None,
@@ -113,22 +124,35 @@ async fn the_client_re_reads_its_own_fresh_writes_and_deletes_within_the_window(
     let emu = emulator(lagging()).await;
     let c = client(settings(&emu));
     let one = "/api/v2/outbound/contactlists/{contactListId}/contacts/{contactId}";
-    c.add_contacts(SAMPLE_LIST, &[contact("ec-2")], AddContactsOptions::default())
-        .await
-        .unwrap();
+    c.add_contacts(
+        SAMPLE_LIST,
+        &[contact("ec-2")],
+        AddContactsOptions::default(),
+    )
+    .await
+    .unwrap();
     let got = c.get_contact(SAMPLE_LIST, "ec-2").await.unwrap();
     assert_eq!(got.and_then(|g| g.id).as_deref(), Some("ec-2"));
     let stats = emu.stats();
-    assert!(stats.count("GET", one, 404) >= 1, "the first read missed: {stats:?}");
+    assert!(
+        stats.count("GET", one, 404) >= 1,
+        "the first read missed: {stats:?}"
+    );
     assert_eq!(stats.count("GET", one, 200), 1);
 
     c.delete_contact(SAMPLE_LIST, "ec-2").await.unwrap();
     assert_eq!(c.get_contact(SAMPLE_LIST, "ec-2").await.unwrap(), None);
-    assert!(emu.stats().count("GET", one, 200) >= 2, "the deleted contact lingered first");
+    assert!(
+        emu.stats().count("GET", one, 200) >= 2,
+        "the deleted contact lingered first"
+    );
 
     // A contact this client never wrote: one request, no re-reading.
     let before = emu.stats().route_total("GET", one);
-    assert_eq!(c.get_contact(SAMPLE_LIST, "never-written").await.unwrap(), None);
+    assert_eq!(
+        c.get_contact(SAMPLE_LIST, "never-written").await.unwrap(),
+        None
+    );
     assert_eq!(emu.stats().route_total("GET", one) - before, 1);
     emu.shutdown().await;
 }
@@ -137,9 +161,13 @@ async fn the_client_re_reads_its_own_fresh_writes_and_deletes_within_the_window(
 async fn a_strongly_consistent_org_costs_the_tolerant_client_nothing() {
     let emu = emulator(sample()).await;
     let c = client(settings(&emu));
-    c.add_contacts(SAMPLE_LIST, &[contact("sc-1")], AddContactsOptions::default())
-        .await
-        .unwrap();
+    c.add_contacts(
+        SAMPLE_LIST,
+        &[contact("sc-1")],
+        AddContactsOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(c.get_contact(SAMPLE_LIST, "sc-1").await.unwrap().is_some());
     c.delete_contact(SAMPLE_LIST, "sc-1").await.unwrap();
     assert!(c.get_contact(SAMPLE_LIST, "sc-1").await.unwrap().is_none());
@@ -196,7 +224,10 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
     assert_eq!((out.jobs, out.records), (2, 1490), "1000 values per job");
     let stats = emu.stats();
     let job = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/jobs/{jobId}";
-    assert!(stats.count("GET", job, 200) >= 2, "jobs were polled: {stats:?}");
+    assert!(
+        stats.count("GET", job, 200) >= 2,
+        "jobs were polled: {stats:?}"
+    );
 
     let rows = c
         .export_contact_list(list, Duration::from_secs(30))
@@ -228,7 +259,13 @@ async fn bulk_jobs_remove_and_update_with_polling_and_export_reads_the_list_back
         .await
         .unwrap_err();
     assert!(
-        matches!(err, GenesysError::Job { timed_out: true, .. }),
+        matches!(
+            err,
+            GenesysError::Job {
+                timed_out: true,
+                ..
+            }
+        ),
         "{err}"
     );
     emu.shutdown().await;
