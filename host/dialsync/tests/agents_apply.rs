@@ -46,9 +46,10 @@ fn user_id(i: usize) -> String {
 }
 
 /// A plan in which every part differs from the sample org for every agent: new title and
-/// department, a replaced skill set, a new language, and an email capacity.
+/// department, a replaced skill set, an added language (`languagesMode: add`), and an
+/// email capacity.
 fn full_plan(agents: usize) -> String {
-    let mut y = String::from("version: 1\nagents:\n");
+    let mut y = String::from("version: 1\nlanguagesMode: add\nagents:\n");
     for i in 0..agents {
         let _ = write!(
             y,
@@ -550,5 +551,206 @@ async fn conflicts_beyond_the_attempt_bound_fail_the_agent_with_the_reason() {
         .filter(|o| o.status == Status::Applied)
         .count();
     assert_eq!(applied + failed.len(), 40);
+    emu.shutdown().await;
+}
+
+/// Requests by (method, route) between two snapshots, for the routing routes.
+fn routing_requests(before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for r in &after.routes {
+        if r.route.contains("/routingskills") || r.route.contains("/routinglanguages") {
+            let was = before.count(&r.method, &r.route, r.status);
+            if r.count > was {
+                *out.entry(format!(
+                    "{} {}",
+                    r.method,
+                    r.route.rsplit("/users/{userId}").next().unwrap_or(&r.route)
+                ))
+                .or_insert(0) += r.count - was;
+            }
+        }
+    }
+    out
+}
+
+/// Expected requests of one step: (`METHOD /route-suffix`, count).
+type Requests<'a> = &'a [(&'a str, u64)];
+/// Wanted languages: (name, proficiency).
+type Langs<'a> = &'a [(&'a str, f64)];
+
+fn counts(pairs: Requests<'_>) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// Languages are the agent's exact set: each transition (add and change and remove at once,
+/// remove only, change only, add only, nothing) takes the fewest requests — one PATCH for
+/// everything added or re-rated, one DELETE per language removed — while version churn
+/// keeps the user PATCH busy; the emulator's state matches the plan after every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn languages_are_replaced_exactly_per_transition_under_churn() {
+    let emu = emulator(500.0, 1).await;
+    let client = client(&emu);
+    // Sample agent 1 starts with English 5 and French 2 (see the sample org).
+    let lang = |name: &str| {
+        let i = ["English", "Spanish", "French", "German", "Portuguese"]
+            .iter()
+            .position(|l| *l == name)
+            .unwrap();
+        format!("00000000-0000-4000-8000-1a9900000{i:03}")
+    };
+    assert_eq!(
+        emu.state().user(&user_id(1)).unwrap().languages,
+        BTreeMap::from([(lang("English"), 5.0), (lang("French"), 2.0)])
+    );
+    let steps: [(&str, Langs<'_>, Requests<'_>); 5] = [
+        (
+            "{English: 4, German: 3}",
+            &[("English", 4.0), ("German", 3.0)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("PATCH /routinglanguages/bulk", 1),
+                ("DELETE /routinglanguages/{languageId}", 1),
+            ],
+        ),
+        (
+            "{German: 3}",
+            &[("German", 3.0)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("DELETE /routinglanguages/{languageId}", 1),
+            ],
+        ),
+        (
+            "{German: 1}",
+            &[("German", 1.0)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("PATCH /routinglanguages/bulk", 1),
+            ],
+        ),
+        (
+            "{German: 1, Spanish: 2}",
+            &[("German", 1.0), ("Spanish", 2.0)],
+            &[
+                ("GET /routinglanguages", 1),
+                ("PATCH /routinglanguages/bulk", 1),
+            ],
+        ),
+        (
+            "{German: 1, Spanish: 2}",
+            &[("German", 1.0), ("Spanish", 2.0)],
+            &[("GET /routinglanguages", 1)],
+        ),
+    ];
+    for (n, (langs, want, requests)) in steps.iter().enumerate() {
+        let plan = format!(
+            "agents:\n  - user: {}\n    title: Step {n}\n    languages: {langs}\n",
+            email(1)
+        );
+        let before = emu.stats();
+        let report = run(&client, &plan, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(report.summary.failed, 0, "step {n}: {:#?}", report.agents);
+        let after = emu.stats();
+        assert_eq!(
+            routing_requests(&before, &after),
+            counts(requests),
+            "step {n}: {langs}"
+        );
+        let state = emu.state();
+        let u = state.user(&user_id(1)).unwrap();
+        let expected: BTreeMap<String, f64> = want.iter().map(|(l, p)| (lang(l), *p)).collect();
+        assert_eq!(u.languages, expected, "step {n}: {langs}");
+        assert_eq!(u.user.extra["title"], format!("Step {n}"), "step {n}");
+    }
+    // `languagesMode: add` leaves the others alone.
+    let plan = format!(
+        "languagesMode: add\nagents:\n  - user: {}\n    languages: {{English: 5}}\n",
+        email(1)
+    );
+    run(&client, &plan, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(emu.state().user(&user_id(1)).unwrap().languages.len(), 3);
+    emu.shutdown().await;
+}
+
+/// Skills are replaced by whichever of a replacing PUT or PATCH-plus-DELETEs takes fewer
+/// requests: with 55 wanted skills a PUT takes two calls (50 per call), so removing one
+/// skill is one DELETE and re-rating one is one PATCH, under version churn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skills_are_replaced_exactly_with_the_fewest_requests_under_churn() {
+    let emu = emulator(500.0, 1).await;
+    let skills: Vec<dialsync_emulator::FixtureNamed> = (0..60)
+        .map(|i| dialsync_emulator::FixtureNamed {
+            id: Some(format!("skill-{i:02}")),
+            name: format!("S{i:02}"),
+        })
+        .collect();
+    emu.load_fixtures(&dialsync_emulator::Fixtures {
+        skills,
+        ..Default::default()
+    })
+    .unwrap();
+    let client = client(&emu);
+    let plan = |skills: &[(usize, f64)]| {
+        let list: Vec<String> = skills
+            .iter()
+            .map(|(i, p)| format!("S{i:02}: {p}"))
+            .collect();
+        format!(
+            "agents:\n  - user: {}\n    title: T{}\n    skills: {{{}}}\n",
+            email(2),
+            skills.len(),
+            list.join(", ")
+        )
+    };
+    let all: Vec<(usize, f64)> = (0..55).map(|i| (i, 3.0)).collect();
+    let mut fewer = all.clone();
+    fewer.pop();
+    let mut rerated = fewer.clone();
+    rerated[0].1 = 5.0;
+    let steps: [(&[(usize, f64)], Requests<'_>); 4] = [
+        // From the sample's 2 skills to 55 new ones: PUT (50) + PATCH (5) = 2 calls, which
+        // also drops the old two; PATCHes plus a DELETE per old skill would take 4.
+        (
+            &all,
+            &[
+                ("GET /routingskills", 1),
+                ("PUT /routingskills/bulk", 1),
+                ("PATCH /routingskills/bulk", 1),
+            ],
+        ),
+        (
+            &fewer,
+            &[
+                ("GET /routingskills", 1),
+                ("DELETE /routingskills/{skillId}", 1),
+            ],
+        ),
+        (
+            &rerated,
+            &[("GET /routingskills", 1), ("PATCH /routingskills/bulk", 1)],
+        ),
+        (&rerated, &[("GET /routingskills", 1)]),
+    ];
+    for (n, (want, requests)) in steps.iter().enumerate() {
+        let before = emu.stats();
+        let report = run(&client, &plan(want), &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(report.summary.failed, 0, "step {n}: {:#?}", report.agents);
+        assert_eq!(
+            routing_requests(&before, &emu.stats()),
+            counts(requests),
+            "step {n}"
+        );
+        let expected: BTreeMap<String, f64> = want
+            .iter()
+            .map(|(i, p)| (format!("skill-{i:02}"), *p))
+            .collect();
+        assert_eq!(
+            emu.state().user(&user_id(2)).unwrap().skills,
+            expected,
+            "step {n}"
+        );
+    }
     emu.shutdown().await;
 }

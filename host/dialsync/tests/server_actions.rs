@@ -1,6 +1,7 @@
 //! Genesys data-action endpoints over real HTTP: auth, contracts (input checked, field
 //! named), `sync-record` applied to the emulator, `lookup-contact` by externalId and by
-//! phone, `set-do-not-call`, and `dialsync actions export` output.
+//! phone, `set-do-not-call`, `dialsync actions export` output, and `dialsync actions
+//! install` (integration found or created, drafts then publish, idempotent, dry run).
 
 mod server_support;
 
@@ -152,6 +153,8 @@ fn actions_export_writes_importable_definitions() {
             "export",
             "--base-url",
             "https://dialsync.example.com",
+            "--integration-id",
+            "int-42",
             "--out",
         ])
         .arg(&out)
@@ -186,25 +189,96 @@ fn actions_export_writes_importable_definitions() {
         v["contract"]["input"]["inputSchema"]["required"],
         json!(["source", "recordJson"])
     );
+    assert_eq!(v["integrationId"], "int-42", "imports as it is");
+    // Without an integration id there is nothing importable to write.
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .args(["actions", "export", "--out"])
+        .arg(dir.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--integration-id"));
 }
 
-/// `dialsync actions export` output imported into the emulator and executed through it:
-/// input contract, request rendering, the call to dialsync on loopback, translation and
-/// success contract — end to end.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exported_actions_execute_through_the_emulator() {
-    let h = Harness::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("actions");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_dialsync"))
-        .args(["actions", "export", "--base-url", &h.url(""), "--out"])
-        .arg(&out)
+fn install(h: &Harness, extra: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .args(["actions", "install", "--org", "acme", "--json", "--config"])
+        .arg(&h.config_path)
+        .arg("--home")
+        .arg(h.dir.path().join("home"))
+        .args(extra)
         .output()
         .unwrap();
     assert!(
-        status.status.success(),
+        out.status.success(),
         "{}",
-        String::from_utf8_lossy(&status.stderr)
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("install --json prints its report")
+}
+
+/// Requests that write to the emulator's integrations (POST/PATCH/DELETE).
+fn integration_writes(h: &Harness) -> u64 {
+    h.emulator
+        .stats()
+        .routes
+        .iter()
+        .filter(|r| r.route.starts_with("/api/v2/integrations") && r.method != "GET")
+        .map(|r| r.count)
+        .sum()
+}
+
+/// `dialsync actions install` against the emulator: the integration is created and
+/// enabled, every action created as a draft and published; the installed actions execute
+/// through the emulator (input contract, request rendering, the call to dialsync on
+/// loopback, translation, success contract); a second install writes nothing; a dry run
+/// with another base URL reports updates and writes nothing; the real install then updates
+/// through drafts to version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_actions_execute_through_the_emulator_and_reinstall_is_idempotent() {
+    let h = Harness::start().await;
+    let base = h.url("");
+    let first = install(&h, &["--base-url", &base]);
+    assert_eq!(first["integration"]["outcome"], "created", "{first:#}");
+    let integration = first["integration"]["id"].as_str().unwrap().to_owned();
+    let actions = first["actions"].as_array().unwrap();
+    assert!(actions.len() >= 3, "{first:#}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["outcome"] == "created" && a["version"] == 1),
+        "{first:#}"
+    );
+    let ids: std::collections::BTreeMap<String, String> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["name"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("dialsync ")
+                    .to_owned(),
+                a["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let stats = h.emulator.stats();
+    assert_eq!(stats.count("POST", "/api/v2/integrations", 200), 1);
+    assert_eq!(
+        stats.count("PATCH", "/api/v2/integrations/{integrationId}", 200),
+        1
+    );
+    assert_eq!(
+        stats.count("POST", "/api/v2/integrations/actions/drafts", 200),
+        actions.len() as u64
+    );
+    assert_eq!(
+        stats.count(
+            "POST",
+            "/api/v2/integrations/actions/{actionId}/draft/publish",
+            200
+        ),
+        actions.len() as u64
     );
 
     let genesys = h.emulator.base_url();
@@ -223,35 +297,13 @@ async fn exported_actions_execute_through_the_emulator() {
     let resp = h
         .http
         .put(format!(
-            "{genesys}/_emulator/integrations/int-dialsync/credentials"
+            "{genesys}/_emulator/integrations/{integration}/credentials"
         ))
         .json(&json!({"token": ACTIONS_TOKEN}))
         .send()
         .await
         .unwrap();
     assert!(resp.status().is_success());
-
-    let mut ids = std::collections::BTreeMap::new();
-    for name in ["sync-record", "lookup-contact", "set-do-not-call"] {
-        let text = std::fs::read_to_string(out.join(format!("{name}.json")))
-            .unwrap()
-            .replace(
-                dialsync::server::export::INTEGRATION_ID_PLACEHOLDER,
-                "int-dialsync",
-            );
-        let action: Value = serde_json::from_str(&text).unwrap();
-        let resp = h
-            .http
-            .post(format!("{genesys}/api/v2/integrations/actions"))
-            .bearer_auth(&bearer)
-            .json(&action)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "{name}");
-        let created: Value = resp.json().await.unwrap();
-        ids.insert(name, created["id"].as_str().unwrap().to_owned());
-    }
     let run = |name: &str, kind: &str, input: Value| {
         let url = format!("{genesys}/api/v2/integrations/actions/{}/{kind}", ids[name]);
         let req = h.http.post(url).bearer_auth(&bearer).json(&input);
@@ -303,5 +355,62 @@ async fn exported_actions_execute_through_the_emulator() {
     )
     .await;
     assert_eq!(s, 400, "{v}");
+
+    // Again: found, unchanged, nothing written.
+    let writes = integration_writes(&h);
+    let second = install(&h, &["--base-url", &base]);
+    assert_eq!(second["integration"]["outcome"], "unchanged");
+    assert_eq!(second["integration"]["id"], integration.as_str());
+    assert!(
+        second["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "unchanged"),
+        "{second:#}"
+    );
+    assert_eq!(integration_writes(&h), writes);
+
+    // A dry run with another base URL: every action would be updated; nothing written.
+    let moved = "https://dialsync.example.com";
+    let dry = install(&h, &["--base-url", moved, "--dry-run"]);
+    assert_eq!(dry["dryRun"], true);
+    assert!(
+        dry["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "updated" && a["changed"] == json!(["config"])),
+        "{dry:#}"
+    );
+    assert_eq!(integration_writes(&h), writes);
+    // For real: drafts from the published actions, patched, published as version 2.
+    let updated = install(&h, &["--base-url", moved]);
+    assert!(
+        updated["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "updated" && a["version"] == 2),
+        "{updated:#}"
+    );
+    let action = h.emulator.base_url();
+    let got: Value = h
+        .http
+        .get(format!(
+            "{action}/api/v2/integrations/actions/{}?includeConfig=true",
+            ids["sync-record"]
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got["config"]["request"]["requestUrlTemplate"],
+        format!("{moved}/v1/actions/sync-record")
+    );
     h.stop().await;
 }

@@ -149,14 +149,7 @@ pub(crate) async fn outer(State(sh): State<AppState>, req: Request, next: Next) 
     let status = resp.status();
     if !status.is_success() && !status.is_redirection() {
         if let Some(e) = resp.extensions_mut().remove::<ApiError>() {
-            let body = ErrorBody {
-                message: e.message,
-                code: e.code,
-                status: e.status.as_u16(),
-                context_id: context_id.clone(),
-                details: e.details,
-                errors: Vec::new(),
-            };
+            let body = ErrorBody::from_api(&e, &context_id);
             let mut new = (e.status, axum::Json(body)).into_response();
             for (k, v) in e.headers {
                 if let Ok(v) = HeaderValue::from_str(&v) {
@@ -177,14 +170,7 @@ pub(crate) async fn outer(State(sh): State<AppState>, req: Request, next: Next) 
                 .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
         {
             let (code, message) = default_for(status);
-            let body = ErrorBody {
-                message: message.into(),
-                code: code.into(),
-                status: status.as_u16(),
-                context_id: context_id.clone(),
-                details: Vec::new(),
-                errors: Vec::new(),
-            };
+            let body = ErrorBody::from_api(&ApiError::new(status, code, message), &context_id);
             let ext = std::mem::take(resp.extensions_mut());
             resp = (status, axum::Json(body)).into_response();
             *resp.extensions_mut() = ext;
@@ -328,15 +314,28 @@ async fn gate_inner(sh: &AppState, req: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    sh.store().dialer_tick();
+    {
+        let mut store = sh.store();
+        store.dialer_tick();
+        store.advance_jobs(cfg.bulk_job_records_per_sec);
+    }
     with_rate_headers(resp, &cfg, rate)
 }
 
 fn too_many(cfg: &EmulatorConfig, retry: u64, count: u32, limit: u32, reset: u64) -> Response {
-    let mut e = ApiError::new(
+    // Message as in Genesys' "Normalized Platform API 429 responses" announcement; the
+    // limit key/namespace as on the org limits page (developer.genesys.cloud/organization/
+    // organization/limits#platform-api).
+    let mut e = ApiError::with_params(
         StatusCode::TOO_MANY_REQUESTS,
         "too.many.requests.retry.after",
-        format!("Rate limit exceeded the maximum. Retry the request in [{retry}] seconds"),
+        "Rate limit exceeded the maximum. Retry the request in [{retryAfter}] seconds",
+        &[("retryAfter", retry.to_string())],
+    )
+    .limit(
+        "client.credentials.token.rate.per.minute",
+        "platform.api",
+        i64::from(cfg.rate_limit_per_minute),
     );
     if cfg.retry_after_header {
         e.headers.push(("retry-after", retry.to_string()));

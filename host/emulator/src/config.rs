@@ -68,6 +68,13 @@ pub struct EmulatorConfig {
     pub rate_headers: bool,
     /// Include `Retry-After` on 429 (the Python SDK only auto-retries when it is present).
     pub retry_after_header: bool,
+    /// Eventual consistency (opt-in): after a contact write, reads of that contact keep
+    /// answering the state before the write (a fresh contact 404s, a deleted one lingers)
+    /// for a delay drawn uniformly from this range. Zero (the default) is strongly
+    /// consistent.
+    pub consistency_delay: RangeInclusive<Duration>,
+    /// Records a bulk contact job (`…/contacts/bulk/remove|update`) processes per second.
+    pub bulk_job_records_per_sec: f64,
     /// Seed for every random decision (faults, dialer, generated ids, churn).
     pub seed: u64,
     /// Data loaded at start.
@@ -96,6 +103,8 @@ impl Default for EmulatorConfig {
             version_churn_per_sec: 0.0,
             rate_headers: true,
             retry_after_header: true,
+            consistency_delay: Duration::ZERO..=Duration::ZERO,
+            bulk_job_records_per_sec: 20_000.0,
             seed: 0,
             fixtures: None,
             sample_org: false,
@@ -148,6 +157,11 @@ pub struct ConfigPatch {
     pub rate_headers: Option<bool>,
     /// See [`EmulatorConfig::retry_after_header`].
     pub retry_after_header: Option<bool>,
+    /// `[min, max]` consistency delay in milliseconds (see
+    /// [`EmulatorConfig::consistency_delay`]).
+    pub consistency_delay_ms: Option<[u64; 2]>,
+    /// See [`EmulatorConfig::bulk_job_records_per_sec`].
+    pub bulk_job_records_per_sec: Option<f64>,
 }
 
 impl ConfigPatch {
@@ -175,6 +189,16 @@ impl ConfigPatch {
             && lo > hi
         {
             return Err(format!("latency_ms: min {lo} is above max {hi}"));
+        }
+        if let Some([lo, hi]) = self.consistency_delay_ms
+            && lo > hi
+        {
+            return Err(format!("consistency_delay_ms: min {lo} is above max {hi}"));
+        }
+        if let Some(v) = self.bulk_job_records_per_sec
+            && !(v > 0.0 && v.is_finite())
+        {
+            return Err(format!("bulk_job_records_per_sec must be > 0, got {v}"));
         }
         if self.rate_limit_per_minute == Some(0) {
             return Err("rate_limit_per_minute must be at least 1".into());
@@ -228,6 +252,12 @@ impl ConfigPatch {
         }
         if let Some(v) = self.retry_after_header {
             config.retry_after_header = v;
+        }
+        if let Some([lo, hi]) = self.consistency_delay_ms {
+            config.consistency_delay = Duration::from_millis(lo)..=Duration::from_millis(hi);
+        }
+        if let Some(v) = self.bulk_job_records_per_sec {
+            config.bulk_job_records_per_sec = v;
         }
     }
 }

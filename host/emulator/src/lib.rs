@@ -21,12 +21,14 @@
 
 mod actions;
 mod app;
+mod bulk;
 mod churn;
 mod config;
 mod error;
 mod fixtures;
 mod model;
 mod routes;
+mod sdk_models;
 mod stats;
 mod store;
 
@@ -37,7 +39,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 pub use config::{ClientCredentials, ConfigPatch, EmulatorConfig};
-pub use error::{Detail, ErrorBody};
+pub use error::{Detail, ErrorBody, Limit};
 pub use fixtures::{
     FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, FixtureError,
     FixtureNamed, FixtureUser, Fixtures, SAMPLE_COLUMNS, sample_org,
@@ -202,6 +204,12 @@ fn router_for(sh: AppState) -> Router {
             get(ob::get_contact).put(ob::put_contact).delete(ob::delete_contact),
         )
         .route("/api/v2/outbound/contactlists/{contactListId}/clear", post(ob::clear))
+        .route("/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/remove", post(bulk::bulk_remove))
+        .route("/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/update", post(bulk::bulk_update))
+        .route("/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/jobs", get(bulk::list_jobs))
+        .route("/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/jobs/{jobId}", get(bulk::get_job))
+        .route("/api/v2/outbound/contactlists/{contactListId}/export", get(bulk::export_get).post(bulk::export_start))
+        .route("/api/v2/outbound/contactlists/{contactListId}/importstatus", get(bulk::import_status))
         .route("/api/v2/outbound/dnclists", get(ob::list_dnc).post(ob::create_dnc))
         .route("/api/v2/outbound/dnclists/{dncListId}", get(ob::get_dnc_h))
         .route(
@@ -258,7 +266,8 @@ fn router_for(sh: AppState) -> Router {
         .route("/_emulator/reset", post(control::reset))
         .route("/_emulator/fixtures", post(control::fixtures))
         .route("/_emulator/config", put(control::config))
-        .route("/_emulator/tokens/expire", post(control::expire_tokens));
+        .route("/_emulator/tokens/expire", post(control::expire_tokens))
+        .route("/_emulator/downloads/{token}", get(bulk::download));
     Router::new()
         .route("/oauth/token", post(oauth::token))
         .merge(api)

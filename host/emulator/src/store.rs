@@ -18,6 +18,22 @@ pub(crate) struct Stored {
     pub contact: Contact,
 }
 
+/// A contact write not yet visible to reads (eventual consistency): until `visible_at`,
+/// reads see `before` (`None`: the contact did not exist).
+#[derive(Clone, Debug)]
+pub(crate) struct Lag {
+    pub visible_at: tokio::time::Instant,
+    pub before: Option<Contact>,
+}
+
+/// What a read of one contact sees.
+pub(crate) enum Seen<'a> {
+    /// The current state (no lag pending).
+    Current,
+    /// The state before a write still propagating (`None`: absent).
+    Stale(Option<&'a Contact>),
+}
+
 /// All data of the emulated org.
 pub(crate) struct Store {
     pub contact_lists: BTreeMap<String, ContactList>,
@@ -35,9 +51,16 @@ pub(crate) struct Store {
     pub in_use: BTreeMap<String, BTreeSet<String>>,
     /// campaign id → contact ids the dialer has ever held (for progress).
     pub dialed: BTreeMap<String, BTreeSet<String>>,
+    /// (list id, contact id) → write still propagating.
+    pub lags: BTreeMap<(String, String), Lag>,
+    /// list id → its bulk contact jobs, oldest first.
+    pub jobs: BTreeMap<String, Vec<crate::bulk::Job>>,
+    /// list id → its latest export.
+    pub exports: BTreeMap<String, crate::bulk::Export>,
     next_seq: u64,
     ids: StdRng,
     dialer: StdRng,
+    lag_rng: StdRng,
 }
 
 impl Store {
@@ -57,9 +80,13 @@ impl Store {
             utilization: BTreeMap::new(),
             in_use: BTreeMap::new(),
             dialed: BTreeMap::new(),
+            lags: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            exports: BTreeMap::new(),
             next_seq: 0,
             ids: StdRng::seed_from_u64(seed),
             dialer: StdRng::seed_from_u64(seed ^ 0xD1A1_E5D1_A1E5),
+            lag_rng: StdRng::seed_from_u64(seed ^ 0x001A_66ED),
         }
     }
 
@@ -74,6 +101,41 @@ impl Store {
     pub fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
+    }
+
+    /// Records a contact write under eventual consistency: reads keep seeing `before` (the
+    /// state before the first write still propagating) for a delay drawn from `delay`.
+    /// Nothing is recorded when the range is zero.
+    pub fn note_write(
+        &mut self,
+        list_id: &str,
+        contact_id: &str,
+        before: Option<Contact>,
+        delay: &std::ops::RangeInclusive<std::time::Duration>,
+    ) {
+        let (lo, hi) = (*delay.start(), *delay.end());
+        if hi.is_zero() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        self.lags.retain(|_, l| l.visible_at > now);
+        let d = lo + hi.saturating_sub(lo).mul_f64(self.lag_rng.random());
+        let lag = self
+            .lags
+            .entry((list_id.to_owned(), contact_id.to_owned()))
+            .or_insert(Lag {
+                visible_at: now,
+                before,
+            });
+        lag.visible_at = lag.visible_at.max(now + d);
+    }
+
+    /// What a read of this contact sees now.
+    pub fn seen(&self, list_id: &str, contact_id: &str) -> Seen<'_> {
+        match self.lags.get(&(list_id.to_owned(), contact_id.to_owned())) {
+            Some(l) if l.visible_at > tokio::time::Instant::now() => Seen::Stale(l.before.as_ref()),
+            _ => Seen::Current,
+        }
     }
 
     /// Whether any running campaign's dialer holds this contact.

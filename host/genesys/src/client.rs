@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::backoff::{self, FullJitter, Jitter};
 use crate::budget::Budget;
+use crate::consistency::{RecentWrites, Wrote};
 use crate::endpoint::ResolvedEndpoint;
 use crate::error::{ApiFailure, GenesysError};
 use crate::model::ErrorBody;
@@ -58,6 +59,7 @@ struct Inner {
     budget: Arc<Budget>,
     counters: Counters,
     jitter: Mutex<Box<dyn Jitter>>,
+    recent: RecentWrites,
 }
 
 /// One API call to make.
@@ -152,6 +154,7 @@ impl GenesysClient {
                 budget,
                 counters: Counters::default(),
                 jitter: Mutex::new(jitter),
+                recent: RecentWrites::default(),
             }),
         })
     }
@@ -170,6 +173,24 @@ impl GenesysClient {
     /// credentials at startup.
     pub async fn ensure_token(&self) -> Result<(), GenesysError> {
         self.lease().await.map(|_| ())
+    }
+
+    /// Remembers contact writes for the read-after-write window.
+    pub(crate) fn note_writes<'a>(
+        &self,
+        list_id: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+        wrote: Wrote,
+    ) {
+        let window = self.inner.settings.read_after_write;
+        self.inner.recent.note(list_id, ids, wrote, window);
+    }
+
+    /// What this client did to a contact within the read-after-write window, and when the
+    /// window ends.
+    pub(crate) fn expected_write(&self, list_id: &str, id: &str) -> Option<(Wrote, Instant)> {
+        let window = self.inner.settings.read_after_write;
+        self.inner.recent.expected(list_id, id, window)
     }
 
     /// The API URL for path segments under the base (each segment percent-escaped).
@@ -210,6 +231,30 @@ impl GenesysClient {
             message: e.to_string(),
             correlation_id: answer.correlation_id,
         })
+    }
+
+    /// GETs a presigned download URL (an export file): no bearer token, not counted against
+    /// the org's API budget. One attempt; a non-2xx answer is `Rejected`.
+    pub(crate) async fn download_text(&self, url: &str) -> Result<String, GenesysError> {
+        let route = "GET <export download>".to_owned();
+        let transport = |e: reqwest::Error| GenesysError::Transport {
+            route: route.clone(),
+            kind: if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection"
+            },
+            message: error_chain(&e),
+            attempts: 1,
+        };
+        let response = self.inner.http.get(url).send().await.map_err(transport)?;
+        let status = response.status();
+        let body = response.text().await.map_err(transport)?;
+        if !status.is_success() {
+            let failure = ApiFailure::new(route.clone(), status.as_u16(), None, &body, None);
+            return Err(GenesysError::Rejected(Box::new(failure)));
+        }
+        Ok(body)
     }
 
     /// Sends a call whose 2xx body is ignored.

@@ -163,6 +163,19 @@ pub enum GenesysError {
     /// Invalid settings (unknown region, bad URL, zero rate).
     #[error("invalid Genesys settings: {0}")]
     Config(String),
+    /// An asynchronous Genesys job (bulk contact job, contact-list export) failed, or did not
+    /// finish within the caller's time limit.
+    #[error("{what} {id}: {message}")]
+    Job {
+        /// What kind of job, e.g. `bulk remove job`.
+        what: &'static str,
+        /// The job (or list) id.
+        id: String,
+        /// Its failure reason, or how long it was waited for.
+        message: String,
+        /// True when it was still running at the time limit (it may yet finish).
+        timed_out: bool,
+    },
 }
 
 impl GenesysError {
@@ -175,6 +188,13 @@ impl GenesysError {
             GenesysError::Conflict(_) => RetryClass::Conflict,
             GenesysError::Rejected(_) | GenesysError::Decode { .. } | GenesysError::Config(_) => {
                 RetryClass::Rejected
+            }
+            GenesysError::Job { timed_out, .. } => {
+                if *timed_out {
+                    RetryClass::Transient
+                } else {
+                    RetryClass::Rejected
+                }
             }
         }
     }
@@ -208,7 +228,8 @@ impl GenesysError {
             | GenesysError::Rejected(f) => Some(f),
             GenesysError::Transport { .. }
             | GenesysError::Decode { .. }
-            | GenesysError::Config(_) => None,
+            | GenesysError::Config(_)
+            | GenesysError::Job { .. } => None,
         }
     }
 }

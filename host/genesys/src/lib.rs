@@ -11,6 +11,7 @@ mod backoff;
 mod bucket;
 mod budget;
 mod client;
+mod consistency;
 mod endpoint;
 mod error;
 pub mod model;
@@ -19,6 +20,7 @@ mod settings;
 mod stats;
 mod token;
 
+pub use api::{BULK_IN_SET, BULK_UPDATE_IDS, BulkOutcome};
 pub use client::GenesysClient;
 pub use endpoint::{Endpoint, REGIONS};
 pub use error::{ApiFailure, GenesysError, RetryClass};

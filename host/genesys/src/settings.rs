@@ -51,6 +51,10 @@ pub struct OrgSettings {
     pub retry: RetryPolicy,
     /// Timeout of one HTTP attempt. Default 30 s.
     pub request_timeout: Duration,
+    /// How long after this client wrote (or deleted) a contact a contradicting read (404, or
+    /// still there) is re-read, since Genesys is eventually consistent. Default 10 s; zero
+    /// turns re-reading off. See the `consistency` module.
+    pub read_after_write: Duration,
 }
 
 impl OrgSettings {
@@ -70,6 +74,7 @@ impl OrgSettings {
             max_concurrency: 8,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
+            read_after_write: Duration::from_secs(10),
         }
     }
 }

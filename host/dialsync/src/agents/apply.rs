@@ -11,17 +11,13 @@
 
 use std::time::Duration;
 
-use dialsync_genesys::{GenesysClient, GenesysError, RetryClass, UserRoutingSkillPost};
+use dialsync_genesys::{GenesysClient, GenesysError, RetryClass};
 use futures::StreamExt;
 use rand::Rng;
 
-use super::diff::{self, SkillsWrite};
+use super::diff::{self, LanguagesWrite, PER_BULK_CALL, SkillsWrite};
 use super::report::{AgentOutcome, Status};
 use super::resolve::Target;
-
-/// Skills per `…/routingskills/bulk` call. Genesys does not document a maximum for skills
-/// (languages: 50), so the same conservative size is used.
-const SKILLS_PER_CALL: usize = 50;
 
 /// How a run behaves.
 #[derive(Clone, Debug)]
@@ -211,15 +207,12 @@ async fn routing_part(client: &GenesysClient, target: &Target, dry_run: bool) ->
         part.requests += 1;
         match client.get_user_routing_languages(id).await {
             Ok(current) => {
-                if let Some((body, changes)) = diff::languages_write(want, &current) {
+                if let Some((write, changes)) =
+                    diff::languages_write(want, target.languages_mode, &current)
+                {
                     part.changes.extend(changes);
                     if !dry_run {
-                        // The client splits this into calls of the documented maximum (50).
-                        part.requests += u32::try_from(body.len().div_ceil(50)).unwrap_or(u32::MAX);
-                        part.wrote = true;
-                        if let Err(e) = client.patch_user_routing_languages(id, &body).await {
-                            part.fail("update languages", &e);
-                        }
+                        write_languages(client, id, write, &mut part).await;
                     }
                 }
             }
@@ -247,30 +240,68 @@ async fn routing_part(client: &GenesysClient, target: &Target, dry_run: bool) ->
     part
 }
 
-/// Writes skills in calls of at most [`SKILLS_PER_CALL`]; a replace larger than that is a
-/// PUT of the first chunk (dropping everything else) followed by PATCHes of the rest.
+/// Writes skills: a replacing PUT (beyond [`PER_BULK_CALL`], the first chunk by PUT and
+/// the rest by PATCH), or PATCHes of the added/changed ones and a DELETE per removed one.
+/// Stops at the first failure.
 async fn write_skills(client: &GenesysClient, id: &str, write: SkillsWrite, part: &mut Part) {
-    let (replace, skills): (bool, Vec<UserRoutingSkillPost>) = match write {
-        SkillsWrite::Replace(s) => (true, s),
-        SkillsWrite::Add(s) => (false, s),
-    };
     part.wrote = true;
-    if replace && skills.is_empty() {
-        part.requests += 1;
-        if let Err(e) = client.put_user_routing_skills(id, &[]).await {
-            part.fail("update skills", &e);
+    match write {
+        SkillsWrite::Replace(skills) => {
+            if skills.is_empty() {
+                part.requests += 1;
+                if let Err(e) = client.put_user_routing_skills(id, &[]).await {
+                    part.fail("update skills", &e);
+                }
+                return;
+            }
+            for (i, chunk) in skills.chunks(PER_BULK_CALL).enumerate() {
+                part.requests += 1;
+                let result = if i == 0 {
+                    client.put_user_routing_skills(id, chunk).await
+                } else {
+                    client.patch_user_routing_skills(id, chunk).await
+                };
+                if let Err(e) = result {
+                    part.fail("update skills", &e);
+                    return;
+                }
+            }
         }
-        return;
+        SkillsWrite::Edit { upsert, remove } => {
+            for chunk in upsert.chunks(PER_BULK_CALL) {
+                part.requests += 1;
+                if let Err(e) = client.patch_user_routing_skills(id, chunk).await {
+                    part.fail("update skills", &e);
+                    return;
+                }
+            }
+            for skill in remove {
+                part.requests += 1;
+                if let Err(e) = client.delete_user_routing_skill(id, &skill).await {
+                    part.fail(&format!("remove skill {skill}"), &e);
+                    return;
+                }
+            }
+        }
     }
-    for (i, chunk) in skills.chunks(SKILLS_PER_CALL).enumerate() {
+}
+
+/// Writes languages: PATCHes of the added/changed ones (the client splits them into calls
+/// of the documented maximum, 50), then a DELETE per removed one. Stops at the first failure.
+async fn write_languages(client: &GenesysClient, id: &str, write: LanguagesWrite, part: &mut Part) {
+    part.wrote = true;
+    if !write.upsert.is_empty() {
+        part.requests +=
+            u32::try_from(write.upsert.len().div_ceil(PER_BULK_CALL)).unwrap_or(u32::MAX);
+        if let Err(e) = client.patch_user_routing_languages(id, &write.upsert).await {
+            part.fail("update languages", &e);
+            return;
+        }
+    }
+    for language in write.remove {
         part.requests += 1;
-        let result = if replace && i == 0 {
-            client.put_user_routing_skills(id, chunk).await
-        } else {
-            client.patch_user_routing_skills(id, chunk).await
-        };
-        if let Err(e) = result {
-            part.fail("update skills", &e);
+        if let Err(e) = client.delete_user_routing_language(id, &language).await {
+            part.fail(&format!("remove language {language}"), &e);
             return;
         }
     }

@@ -75,16 +75,96 @@ fn shown(v: Option<&str>) -> String {
     v.map_or_else(|| "(none)".to_string(), |s| format!("{s:?}"))
 }
 
-/// A skills write.
+/// Items per `…/bulk` call: the documented maximum for languages (50); Genesys documents no
+/// maximum for skills, so the same conservative size is used.
+pub const PER_BULK_CALL: usize = 50;
+
+/// A skills write, in the form that takes the fewest requests.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SkillsWrite {
-    /// `PUT …/routingskills/bulk`: the agent ends with exactly these.
+    /// `PUT …/routingskills/bulk`: the agent ends with exactly these (beyond 50, the first 50
+    /// by PUT and the rest by PATCH).
     Replace(Vec<UserRoutingSkillPost>),
-    /// `PATCH …/routingskills/bulk`: these are added or updated.
-    Add(Vec<UserRoutingSkillPost>),
+    /// `PATCH …/routingskills/bulk` for `upsert` (added or changed proficiency) and one
+    /// `DELETE …/routingskills/{skillId}` per id in `remove`.
+    Edit {
+        /// Skills to add or re-rate.
+        upsert: Vec<UserRoutingSkillPost>,
+        /// Skill ids to take away.
+        remove: Vec<String>,
+    },
+}
+
+impl SkillsWrite {
+    /// Requests this write takes.
+    pub fn requests(&self) -> usize {
+        match self {
+            SkillsWrite::Replace(all) => all.len().div_ceil(PER_BULK_CALL).max(1),
+            SkillsWrite::Edit { upsert, remove } => {
+                upsert.len().div_ceil(PER_BULK_CALL) + remove.len()
+            }
+        }
+    }
+}
+
+/// A languages write: `PATCH …/routinglanguages/bulk` for `upsert` (50 per call) and one
+/// `DELETE …/routinglanguages/{languageId}` per id in `remove` (Genesys has no replacing PUT
+/// for languages).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LanguagesWrite {
+    /// Languages to add or re-rate.
+    pub upsert: Vec<UserRoutingLanguagePost>,
+    /// Language ids to take away.
+    pub remove: Vec<String>,
+}
+
+impl LanguagesWrite {
+    /// Requests this write takes.
+    pub fn requests(&self) -> usize {
+        self.upsert.len().div_ceil(PER_BULK_CALL) + self.remove.len()
+    }
+}
+
+/// What differs between the wanted and current proficiencies: (id → wanted for those
+/// added or changed, ids held but not wanted, a line per change).
+struct Delta {
+    upsert: BTreeMap<String, Proficiency>,
+    remove: Vec<String>,
+    changes: Vec<String>,
+}
+
+fn delta(
+    what: &str,
+    mode: SkillsMode,
+    target: &BTreeMap<String, Proficiency>,
+    have: &BTreeMap<&str, (Option<&str>, f64)>,
+) -> Delta {
+    let mut changes = proficiency_changes(what, target, |id| have.get(id).map(|(_, p)| *p));
+    let upsert: BTreeMap<String, Proficiency> = target
+        .iter()
+        .filter(|(id, want)| !same(have.get(id.as_str()).map(|(_, p)| *p), want.proficiency))
+        .map(|(id, want)| (id.clone(), want.clone()))
+        .collect();
+    let mut remove = Vec::new();
+    if mode == SkillsMode::Replace {
+        for (id, (name, p)) in have {
+            if !target.contains_key(*id) {
+                changes.push(format!("{what} {}: {p} -> removed", name.unwrap_or(id)));
+                remove.push((*id).to_owned());
+            }
+        }
+    }
+    Delta {
+        upsert,
+        remove,
+        changes,
+    }
 }
 
 /// The skills part of the diff, with a line per change; `None` when nothing differs.
+/// In replace mode the agent ends with exactly the wanted skills, by whichever of a
+/// replacing `PUT …/bulk` or `PATCH` of the differing ones plus one `DELETE` per removed
+/// skill takes fewer requests (the PUT on a tie: it is one atomic write).
 pub fn skills_write(
     target: &TargetSkills,
     current: &[UserRoutingSkill],
@@ -98,67 +178,53 @@ pub fn skills_write(
             )
         })
         .collect();
-    let mut changes =
-        proficiency_changes("skill", &target.skills, |id| have.get(id).map(|(_, p)| *p));
-    let all_desired = || {
-        posts(&target.skills, |id, p| UserRoutingSkillPost {
-            id,
-            proficiency: p,
-        })
-    };
-    match target.mode {
-        SkillsMode::Replace => {
-            for (id, (name, p)) in &have {
-                if !target.skills.contains_key(*id) {
-                    changes.push(format!("skill {}: {p} -> removed", name.unwrap_or(id)));
-                }
-            }
-            (!changes.is_empty()).then(|| (SkillsWrite::Replace(all_desired()), changes))
-        }
-        SkillsMode::Add => {
-            let differing: BTreeMap<String, Proficiency> = target
-                .skills
-                .iter()
-                .filter(|(id, want)| {
-                    !same(have.get(id.as_str()).map(|(_, p)| *p), want.proficiency)
-                })
-                .map(|(id, want)| (id.clone(), want.clone()))
-                .collect();
-            (!differing.is_empty()).then(|| {
-                let body = posts(&differing, |id, p| UserRoutingSkillPost {
-                    id,
-                    proficiency: p,
-                });
-                (SkillsWrite::Add(body), changes)
-            })
-        }
+    let d = delta("skill", target.mode, &target.skills, &have);
+    if d.changes.is_empty() {
+        return None;
     }
+    let skill = |id, p| UserRoutingSkillPost { id, proficiency: p };
+    let edit = SkillsWrite::Edit {
+        upsert: posts(&d.upsert, skill),
+        remove: d.remove,
+    };
+    if target.mode == SkillsMode::Add {
+        return Some((edit, d.changes));
+    }
+    let replace = SkillsWrite::Replace(posts(&target.skills, skill));
+    let write = if replace.requests() <= edit.requests() {
+        replace
+    } else {
+        edit
+    };
+    Some((write, d.changes))
 }
 
-/// The languages part of the diff (add/update only: Genesys has no replace for languages):
-/// the languages to PATCH and a line per change; `None` when nothing differs.
+/// The languages part of the diff, with a line per change; `None` when nothing differs.
+/// In replace mode languages the plan does not list are removed.
 pub fn languages_write(
     target: &BTreeMap<String, Proficiency>,
+    mode: SkillsMode,
     current: &[UserRoutingLanguage],
-) -> Option<(Vec<UserRoutingLanguagePost>, Vec<String>)> {
-    let have: BTreeMap<&str, f64> = current
+) -> Option<(LanguagesWrite, Vec<String>)> {
+    let have: BTreeMap<&str, (Option<&str>, f64)> = current
         .iter()
-        .map(|l| (l.id.as_str(), l.proficiency.unwrap_or(0.0)))
+        .map(|l| {
+            (
+                l.id.as_str(),
+                (l.name.as_deref(), l.proficiency.unwrap_or(0.0)),
+            )
+        })
         .collect();
-    let changes = proficiency_changes("language", target, |id| have.get(id).copied());
-    let differing: BTreeMap<String, Proficiency> = target
-        .iter()
-        .filter(|(id, want)| !same(have.get(id.as_str()).copied(), want.proficiency))
-        .map(|(id, want)| (id.clone(), want.clone()))
-        .collect();
-    (!differing.is_empty()).then(|| {
-        (
-            posts(&differing, |id, p| UserRoutingLanguagePost {
+    let d = delta("language", mode, target, &have);
+    (!d.changes.is_empty()).then(|| {
+        let write = LanguagesWrite {
+            upsert: posts(&d.upsert, |id, p| UserRoutingLanguagePost {
                 id,
                 proficiency: p,
             }),
-            changes,
-        )
+            remove: d.remove,
+        };
+        (write, d.changes)
     })
 }
 
@@ -353,10 +419,13 @@ mod tests {
         let (write, _) = skills_write(&target, &[skill("s1", 4.0), skill("s9", 1.0)]).unwrap();
         assert_eq!(
             write,
-            SkillsWrite::Add(vec![UserRoutingSkillPost {
-                id: "s2".into(),
-                proficiency: 2.0
-            }])
+            SkillsWrite::Edit {
+                upsert: vec![UserRoutingSkillPost {
+                    id: "s2".into(),
+                    proficiency: 2.0
+                }],
+                remove: vec![]
+            }
         );
 
         let langs = BTreeMap::from([
@@ -368,14 +437,15 @@ mod tests {
             proficiency: Some(5.0),
             ..Default::default()
         }];
-        let (body, changes) = languages_write(&langs, &current).unwrap();
+        let (body, changes) = languages_write(&langs, SkillsMode::Replace, &current).unwrap();
         assert_eq!(
-            body,
+            body.upsert,
             vec![UserRoutingLanguagePost {
                 id: "l2".into(),
                 proficiency: 3.0
             }]
         );
+        assert!(body.remove.is_empty());
         assert_eq!(changes, vec!["language Spanish: added at 3".to_string()]);
         let all = [
             current[0].clone(),
@@ -385,7 +455,103 @@ mod tests {
                 ..Default::default()
             },
         ];
-        assert_eq!(languages_write(&langs, &all), None);
+        assert_eq!(languages_write(&langs, SkillsMode::Replace, &all), None);
+    }
+
+    fn lang(id: &str, p: f64) -> UserRoutingLanguage {
+        UserRoutingLanguage {
+            id: id.into(),
+            name: Some(id.to_uppercase()),
+            proficiency: Some(p),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exact_languages_add_change_and_remove_in_the_fewest_requests() {
+        let want = BTreeMap::from([
+            ("l1".into(), prof("English", 5.0)),
+            ("l2".into(), prof("Spanish", 2.0)),
+        ]);
+        // l1 unchanged, l2 re-rated, l3 not wanted: removed.
+        let current = [lang("l1", 5.0), lang("l2", 4.0), lang("l3", 1.0)];
+        let (w, changes) = languages_write(&want, SkillsMode::Replace, &current).unwrap();
+        assert_eq!(w.upsert.len(), 1);
+        assert_eq!(w.upsert[0].id, "l2");
+        assert_eq!(w.remove, vec!["l3".to_string()]);
+        assert_eq!(w.requests(), 2);
+        assert!(
+            changes.contains(&"language L3: 1 -> removed".to_string()),
+            "{changes:?}"
+        );
+        // Only a removal: one DELETE, no PATCH.
+        let (w, _) = languages_write(
+            &want,
+            SkillsMode::Replace,
+            &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)],
+        )
+        .unwrap();
+        assert_eq!((w.upsert.len(), w.remove.len(), w.requests()), (0, 1, 1));
+        // Add mode never removes.
+        assert_eq!(
+            languages_write(
+                &want,
+                SkillsMode::Add,
+                &[lang("l1", 5.0), lang("l2", 2.0), lang("l9", 3.0)]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn replacing_skills_picks_put_or_patch_plus_deletes_by_request_count() {
+        let many: BTreeMap<String, Proficiency> = (0..60)
+            .map(|i| (format!("s{i:02}"), prof(&format!("S{i}"), 3.0)))
+            .collect();
+        let target = TargetSkills {
+            mode: SkillsMode::Replace,
+            skills: many.clone(),
+        };
+        // 60 wanted, all held, one extra: PUT would take 2 calls, one DELETE takes 1.
+        let mut current: Vec<UserRoutingSkill> = many.keys().map(|id| skill(id, 3.0)).collect();
+        current.push(skill("x", 1.0));
+        let (w, _) = skills_write(&target, &current).unwrap();
+        assert_eq!(
+            w,
+            SkillsWrite::Edit {
+                upsert: vec![],
+                remove: vec!["x".into()]
+            }
+        );
+        assert_eq!(w.requests(), 1);
+        // 2 wanted, 3 to remove: one PUT beats a PATCH and three DELETEs.
+        let small = TargetSkills {
+            mode: SkillsMode::Replace,
+            skills: BTreeMap::from([("a".into(), prof("A", 1.0)), ("b".into(), prof("B", 2.0))]),
+        };
+        let (w, _) = skills_write(
+            &small,
+            &[
+                skill("a", 5.0),
+                skill("c", 1.0),
+                skill("d", 1.0),
+                skill("e", 1.0),
+            ],
+        )
+        .unwrap();
+        assert!(
+            matches!(w, SkillsWrite::Replace(ref all) if all.len() == 2),
+            "{w:?}"
+        );
+        assert_eq!(w.requests(), 1);
+        // Removing everything: one PUT of nothing.
+        let none = TargetSkills {
+            mode: SkillsMode::Replace,
+            skills: BTreeMap::new(),
+        };
+        let (w, _) = skills_write(&none, &[skill("a", 5.0), skill("b", 1.0)]).unwrap();
+        assert_eq!(w, SkillsWrite::Replace(vec![]));
+        assert_eq!(w.requests(), 1);
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn render(issues: &[PlanIssue]) -> String {
         .join("\n")
 }
 
-/// How desired skills combine with the agent's current ones.
+/// How desired skills (or languages) combine with the agent's current ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SkillsMode {
@@ -122,6 +122,8 @@ pub struct AgentEntry {
     pub skills: Option<SkillsSpec>,
     /// Language name → proficiency, when the plan manages languages.
     pub languages: Option<BTreeMap<String, f64>>,
+    /// Whether the listed languages are the agent's exact set (default) or only added.
+    pub languages_mode: SkillsMode,
     /// Media type → settings, when the plan manages utilization.
     pub utilization: Option<BTreeMap<String, MediaSetting>>,
 }
@@ -256,6 +258,7 @@ struct RawAgent {
     acd_auto_answer: Option<bool>,
     skills_mode: Option<SkillsMode>,
     skills: Option<BTreeMap<String, f64>>,
+    languages_mode: Option<SkillsMode>,
     languages: Option<BTreeMap<String, f64>>,
     utilization: Option<BTreeMap<String, MediaSetting>>,
 }
@@ -275,6 +278,10 @@ fn from_document(value: Value) -> Parsed {
     let document_broken = issues.iter().any(|i| !i.location.starts_with("agents["));
     let default_mode = value
         .get("skillsMode")
+        .and_then(|m| serde_json::from_value::<SkillsMode>(m.clone()).ok())
+        .unwrap_or_default();
+    let default_languages_mode = value
+        .get("languagesMode")
         .and_then(|m| serde_json::from_value::<SkillsMode>(m.clone()).ok())
         .unwrap_or_default();
     let mut agents = Vec::new();
@@ -302,6 +309,7 @@ fn from_document(value: Value) -> Parsed {
                     skills,
                 }),
                 languages: a.languages,
+                languages_mode: a.languages_mode.unwrap_or(default_languages_mode),
                 utilization: a.utilization,
             });
         }
@@ -344,7 +352,7 @@ fn schema_issue(doc: &Value, pointer: &str, message: &str) -> PlanIssue {
 
 /// CSV: header names the columns; empty cells leave that setting alone.
 fn from_csv(text: &str) -> Parsed {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
         "user",
         "department",
         "title",
@@ -354,6 +362,7 @@ fn from_csv(text: &str) -> Parsed {
         "skills",
         "skills_mode",
         "languages",
+        "languages_mode",
         "utilization",
     ];
     let mut reader = csv::ReaderBuilder::new()
@@ -469,17 +478,8 @@ impl CsvRow<'_> {
                 }
             },
         };
-        let mode = match cells.get("skills_mode") {
-            None => SkillsMode::Replace,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "replace" => SkillsMode::Replace,
-                "add" => SkillsMode::Add,
-                _ => {
-                    self.issue("skills_mode", format!("{v:?} is not replace or add"));
-                    SkillsMode::Replace
-                }
-            },
-        };
+        let mode = self.mode(cells, "skills_mode");
+        let languages_mode = self.mode(cells, "languages_mode");
         let skills = cells.get("skills").map(|v| SkillsSpec {
             mode,
             skills: self.proficiencies("skills", v),
@@ -498,8 +498,24 @@ impl CsvRow<'_> {
             acd_auto_answer,
             skills,
             languages,
+            languages_mode,
             utilization,
         })
+    }
+
+    /// A `replace`/`add` mode cell (empty: replace).
+    fn mode(&mut self, cells: &HashMap<&str, &str>, column: &str) -> SkillsMode {
+        match cells.get(column) {
+            None => SkillsMode::Replace,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "replace" => SkillsMode::Replace,
+                "add" => SkillsMode::Add,
+                _ => {
+                    self.issue(column, format!("{v:?} is not replace or add"));
+                    SkillsMode::Replace
+                }
+            },
+        }
     }
 
     /// `"Sales:4;Billing:2.5"` → {Sales: 4, Billing: 2.5}; names may contain `:` (the last

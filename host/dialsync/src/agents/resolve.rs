@@ -172,6 +172,8 @@ pub struct Target {
     pub skills: Option<TargetSkills>,
     /// Languages by id, when managed.
     pub languages: Option<BTreeMap<String, Proficiency>>,
+    /// Whether `languages` is the agent's exact set (replace) or only added.
+    pub languages_mode: SkillsMode,
     /// Utilization per media type, when managed.
     pub utilization: Option<BTreeMap<String, MediaSetting>>,
 }
@@ -273,6 +275,7 @@ fn target(
         },
         skills,
         languages,
+        languages_mode: entry.languages_mode,
         utilization: entry.utilization.clone(),
     }
 }

@@ -33,6 +33,14 @@ pub struct Args {
     /// Added latency per API request, `MIN..MAX` milliseconds (e.g. `20..150`).
     #[arg(long, value_parser = parse_latency)]
     latency_ms: Option<(u64, u64)>,
+    /// Opt-in eventual consistency, `MIN..MAX` milliseconds: after a contact write, reads of
+    /// that contact keep seeing the state before it for a delay drawn from this range (a
+    /// fresh contact 404s, a deleted one lingers), as Genesys Cloud can.
+    #[arg(long, value_parser = parse_latency)]
+    consistency_delay_ms: Option<(u64, u64)>,
+    /// Contacts a bulk remove/update job processes per second.
+    #[arg(long, default_value_t = 20_000.0)]
+    bulk_job_records_per_sec: f64,
     /// Probability (0–1) an API request answers 503 before doing anything.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     error_rate: f64,
@@ -84,7 +92,7 @@ fn parse_latency(s: &str) -> Result<(u64, u64), String> {
         .parse()
         .map_err(|_| format!("'{hi}' is not a number of milliseconds"))?;
     if lo > hi {
-        return Err(format!("latency min {lo} is above max {hi}"));
+        return Err(format!("min {lo} is above max {hi}"));
     }
     Ok((lo, hi))
 }
@@ -104,6 +112,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
     if !(args.version_churn_per_sec >= 0.0 && args.version_churn_per_sec.is_finite()) {
         anyhow::bail!("--version-churn-per-sec must be >= 0");
     }
+    if !(args.bulk_job_records_per_sec > 0.0 && args.bulk_job_records_per_sec.is_finite()) {
+        anyhow::bail!("--bulk-job-records-per-sec must be > 0");
+    }
     let fixtures = match &args.fixtures {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -116,6 +127,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let (lo, hi) = args.latency_ms.unwrap_or((0, 0));
+    let (clo, chi) = args.consistency_delay_ms.unwrap_or((0, 0));
     let config = EmulatorConfig {
         client_id: args.client_id,
         client_secret: args.client_secret,
@@ -129,6 +141,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
         dialer_lock_rate: args.dialer_lock_rate,
         version_churn_per_sec: args.version_churn_per_sec,
         retry_after_header: !args.no_retry_after,
+        consistency_delay: Duration::from_millis(clo)..=Duration::from_millis(chi),
+        bulk_job_records_per_sec: args.bulk_job_records_per_sec,
         seed: args.seed,
         fixtures,
         sample_org: args.sample_org,

@@ -1,21 +1,18 @@
-//! Turns a data-action contract into the `PostActionInput` a Genesys Cloud admin imports
-//! as a custom action of a Web Services Data Actions integration
-//! (`POST /api/v2/integrations/actions`).
+//! Turns a data-action contract into the `PostActionInput` (SDK model, PureCloudPlatformClientV2
+//! 269.0.0) of a custom action of a Web Services Data Actions integration, as
+//! `POST /api/v2/integrations/actions` takes it: written by `dialsync actions install`, or
+//! by `dialsync actions export --integration-id` for admins who post it themselves.
 //!
 //! The request sends the whole input as the body (`${input.rawRequest}`) to
 //! `<base>/v1/actions/<name>`; the response passes dialsync's JSON through unchanged
 //! (`${rawResult}`), with a translation map naming each output field for Architect.
-//! `integrationId` is a placeholder: the admin replaces it with the id of the integration
-//! whose credential holds the dialsync token (User Defined credential with a `token`
-//! field for bearer; the Basic Auth credential type for basic).
+//! `integrationId` is the integration whose credential holds the dialsync token (User
+//! Defined credential with a `token` field for bearer; the Basic Auth credential type for
+//! basic) — a real id, so the file imports as it is.
 
 use serde_json::{Map, Value, json};
 
 use super::contracts::Contract;
-
-/// What the admin replaces with their integration's id before importing.
-pub const INTEGRATION_ID_PLACEHOLDER: &str =
-    "REPLACE-WITH-WEB-SERVICES-DATA-ACTIONS-INTEGRATION-ID";
 
 /// The category the exported actions are filed under.
 pub const CATEGORY: &str = "dialsync";
@@ -29,8 +26,14 @@ pub enum CredentialStyle {
     Basic,
 }
 
-/// The `PostActionInput` JSON for `contract`, calling dialsync at `base_url`.
-pub fn post_action_input(contract: &Contract, base_url: &str, style: CredentialStyle) -> Value {
+/// The `PostActionInput` JSON for `contract` on integration `integration_id`, calling
+/// dialsync at `base_url`.
+pub fn post_action_input(
+    contract: &Contract,
+    base_url: &str,
+    style: CredentialStyle,
+    integration_id: &str,
+) -> Value {
     let mut headers = Map::new();
     headers.insert("Content-Type".into(), json!("application/json"));
     headers.insert("Accept".into(), json!("application/json"));
@@ -51,7 +54,7 @@ pub fn post_action_input(contract: &Contract, base_url: &str, style: CredentialS
     json!({
         "name": format!("dialsync {}", contract.name),
         "category": CATEGORY,
-        "integrationId": INTEGRATION_ID_PLACEHOLDER,
+        "integrationId": integration_id,
         "secure": false,
         "contract": {
             "input": { "inputSchema": contract.input },
@@ -82,7 +85,13 @@ mod tests {
     #[test]
     fn export_has_the_genesys_shape() {
         let c = &builtins()[0];
-        let v = post_action_input(c, "https://dialsync.example.com/", CredentialStyle::Bearer);
+        let v = post_action_input(
+            c,
+            "https://dialsync.example.com/",
+            CredentialStyle::Bearer,
+            "int-1",
+        );
+        assert_eq!(v["integrationId"], "int-1");
         assert_eq!(v["name"], "dialsync sync-record");
         assert_eq!(
             v["config"]["request"]["requestUrlTemplate"],
@@ -101,7 +110,7 @@ mod tests {
             v["contract"]["input"]["inputSchema"]["$schema"],
             "http://json-schema.org/draft-04/schema#"
         );
-        let basic = post_action_input(c, "http://x", CredentialStyle::Basic);
+        let basic = post_action_input(c, "http://x", CredentialStyle::Basic, "int-1");
         assert!(
             basic["config"]["request"]["headers"]
                 .get("Authorization")

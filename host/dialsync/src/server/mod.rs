@@ -16,6 +16,7 @@ pub mod envelopes;
 pub mod error;
 pub mod export;
 pub mod health;
+pub mod install;
 pub mod mapping;
 pub mod metrics;
 pub mod openapi;

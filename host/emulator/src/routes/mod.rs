@@ -83,13 +83,20 @@ pub(crate) fn check_paging(size: usize, number: usize, max: usize) -> ApiResult<
     Ok(())
 }
 
-/// Parses a JSON body, answering 400 with serde's reason (which names the field and position).
+/// Parses a JSON body, answering 400 with serde's reason (which names the field and
+/// position). When `what` names an SDK model (`UpdateUser`, `WritableDialerContact[]`, ...)
+/// the body is first checked against it: a field the model does not have answers 400.
 pub(crate) fn json<T: DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
     if body.is_empty() {
         return Err(ApiError::bad_request(format!(
             "{what}: a JSON body is required"
         )));
     }
-    serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON body: {e}")))?;
+    if crate::sdk_models::is_model(what) {
+        crate::sdk_models::check(what, &value)?;
+    }
+    serde_json::from_value(value)
         .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON body: {e}")))
 }

@@ -21,7 +21,7 @@ use super::{Params, check_paging, json};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Campaign, Contact, ContactList, DncList, EntityRef, Listing};
-use crate::store::{Store, Stored};
+use crate::store::{Seen, Store, Stored};
 
 const LISTS: &str = "/api/v2/outbound/contactlists";
 const MAX_COLUMNS: usize = 50;
@@ -48,7 +48,7 @@ fn with_size(store: &Store, list: &ContactList, include: bool) -> ContactList {
     l
 }
 
-fn get_list<'a>(store: &'a Store, id: &str) -> ApiResult<&'a ContactList> {
+pub(crate) fn get_list<'a>(store: &'a Store, id: &str) -> ApiResult<&'a ContactList> {
     store
         .contact_lists
         .get(id)
@@ -347,7 +347,8 @@ pub(crate) async fn add_contacts(
     let clear = q.flag("clearSystemData")?;
     let do_not_queue = q.flag("doNotQueue")?;
     let items: Vec<Value> = json(&body, "WritableDialerContact[]")?;
-    let max = sh.config().max_contacts_per_call;
+    let cfg = sh.config();
+    let max = cfg.max_contacts_per_call;
     if items.len() > max {
         return Err(ApiError::invalid_value(
             "body",
@@ -415,6 +416,8 @@ pub(crate) async fn add_contacts(
             .get(&list_id)
             .and_then(|m| m.get(&c.id))
             .cloned();
+        let before = existing.as_ref().map(|s| s.contact.clone());
+        store.note_write(&list_id, &c.id, before, &cfg.consistency_delay);
         let stored = match existing {
             Some(old) => {
                 let mut n = old.contact.clone();
@@ -475,13 +478,19 @@ fn get_stored<'a>(store: &'a Store, list_id: &str, id: &str) -> ApiResult<&'a St
         .ok_or_else(|| ApiError::not_found("contact", id))
 }
 
-/// `GET .../contacts/{contactId}`.
+/// `GET .../contacts/{contactId}` (under eventual consistency, the state before a write
+/// still propagating).
 pub(crate) async fn get_contact(
     State(sh): State<AppState>,
     Path((list_id, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Contact>> {
     let store = sh.store();
-    Ok(Json(get_stored(&store, &list_id, &id)?.contact.clone()))
+    get_list(&store, &list_id)?;
+    match store.seen(&list_id, &id) {
+        Seen::Stale(Some(before)) => Ok(Json(before.clone())),
+        Seen::Stale(None) => Err(ApiError::not_found("contact", &id)),
+        Seen::Current => Ok(Json(get_stored(&store, &list_id, &id)?.contact.clone())),
+    }
 }
 
 /// `PUT .../contacts/{contactId}`: replaces the contact (no version).
@@ -507,11 +516,13 @@ pub(crate) async fn put_contact(
             ),
         ));
     }
+    let delay = sh.config().consistency_delay;
     let mut store = sh.store();
     let list = get_list(&store, &list_id)?.clone();
     let old = get_stored(&store, &list_id, &id)?.clone();
     validate_data(&list, &c.data, &at)?;
     locked(&sh, &store, &list_id, &[id.as_str()])?;
+    store.note_write(&list_id, &id, Some(old.contact.clone()), &delay);
     let mut n = c;
     n.id = id.clone();
     n.contact_list_id = list_id.clone();
@@ -538,9 +549,11 @@ pub(crate) async fn delete_contact(
     State(sh): State<AppState>,
     Path((list_id, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    let delay = sh.config().consistency_delay;
     let mut store = sh.store();
-    get_stored(&store, &list_id, &id)?;
+    let old = get_stored(&store, &list_id, &id)?.contact.clone();
     locked(&sh, &store, &list_id, &[id.as_str()])?;
+    store.note_write(&list_id, &id, Some(old), &delay);
     if let Some(m) = store.contacts.get_mut(&list_id) {
         m.remove(&id);
     }
@@ -561,12 +574,14 @@ pub(crate) async fn delete_contacts(
             "query parameter contactIds is required",
         ));
     }
+    let delay = sh.config().consistency_delay;
     let mut store = sh.store();
     get_list(&store, &list_id)?;
     let busy = store.in_use_of_list(&list_id);
-    if let Some(m) = store.contacts.get_mut(&list_id) {
-        for id in ids.iter().filter(|id| !busy.contains(*id)) {
-            m.remove(id);
+    for id in ids.iter().filter(|id| !busy.contains(*id)) {
+        let removed = store.contacts.get_mut(&list_id).and_then(|m| m.remove(id));
+        if let Some(old) = removed {
+            store.note_write(&list_id, id, Some(old.contact), &delay);
         }
     }
     Ok(ok_empty())
@@ -584,7 +599,10 @@ pub(crate) async fn bulk_get(
     let m = store.contacts.get(&list_id);
     Ok(Json(
         ids.iter()
-            .filter_map(|id| m.and_then(|m| m.get(id)).map(|s| s.contact.clone()))
+            .filter_map(|id| match store.seen(&list_id, id) {
+                Seen::Stale(before) => before.cloned(),
+                Seen::Current => m.and_then(|m| m.get(id)).map(|s| s.contact.clone()),
+            })
             .collect(),
     ))
 }
@@ -603,9 +621,10 @@ struct ListingRequest {
     contact_sorts: Vec<Sort>,
 }
 
+/// `ContactBulkSearchCriteria`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Criteria {
+pub(crate) struct Criteria {
     #[serde(default)]
     clauses: Vec<Clause>,
     #[serde(default)]
@@ -631,7 +650,25 @@ struct Predicate {
     #[serde(default)]
     value: Option<String>,
     #[serde(default)]
+    range: Option<FilterRange>,
+    #[serde(default)]
     inverted: bool,
+}
+
+/// `ContactListFilterRange` ("required for operators BETWEEN and IN").
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FilterRange {
+    #[serde(default)]
+    min: Option<String>,
+    #[serde(default)]
+    max: Option<String>,
+    #[serde(default)]
+    min_inclusive: bool,
+    #[serde(default)]
+    max_inclusive: bool,
+    #[serde(default)]
+    in_set: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -663,7 +700,37 @@ fn eval(p: &Predicate, c: &Contact) -> ApiResult<bool> {
         "CONTAINS" => cell.contains(v),
         "BEGINS_WITH" => cell.starts_with(v),
         "ENDS_WITH" => cell.ends_with(v),
-        "IN" => v.split(',').any(|x| x.trim() == cell),
+        "IN" => match p.range.as_ref().filter(|r| !r.in_set.is_empty()) {
+            Some(r) => r.in_set.iter().any(|x| x == cell),
+            None => v.split(',').any(|x| x.trim() == cell),
+        },
+        "BETWEEN" => {
+            let r = p.range.as_ref().ok_or_else(|| {
+                ApiError::invalid_value(
+                    "criteria.clauses.predicates.range",
+                    "operator BETWEEN needs a range",
+                )
+            })?;
+            let bound = |b: &Option<String>, inclusive: bool, below: bool| match b {
+                None => true,
+                Some(b) => {
+                    let o = if numeric {
+                        cell.parse::<f64>()
+                            .ok()
+                            .zip(b.parse::<f64>().ok())
+                            .and_then(|(c, b)| c.partial_cmp(&b))
+                    } else {
+                        Some(cell.cmp(b.as_str()))
+                    };
+                    match (o, below) {
+                        (Some(Equal), _) => inclusive,
+                        (Some(Greater), false) | (Some(Less), true) => true,
+                        _ => false,
+                    }
+                }
+            };
+            bound(&r.min, r.min_inclusive, false) && bound(&r.max, r.max_inclusive, true)
+        }
         "LESS_THAN" => cmp() == Some(Less),
         "LESS_THAN_EQUALS" => matches!(cmp(), Some(Less | Equal)),
         "GREATER_THAN" => cmp() == Some(Greater),
@@ -678,7 +745,8 @@ fn eval(p: &Predicate, c: &Contact) -> ApiResult<bool> {
     Ok(r != p.inverted)
 }
 
-fn matches(criteria: &Criteria, c: &Contact) -> ApiResult<bool> {
+/// Whether contact `c` meets `criteria`.
+pub(crate) fn matches(criteria: &Criteria, c: &Contact) -> ApiResult<bool> {
     let mut results = Vec::new();
     for clause in &criteria.clauses {
         let mut rs = Vec::new();
@@ -698,6 +766,23 @@ fn matches(criteria: &Criteria, c: &Contact) -> ApiResult<bool> {
     })
 }
 
+/// Checks that every predicate of `criteria` names a column of the list.
+pub(crate) fn check_columns(store: &Store, list_id: &str, criteria: &Criteria) -> ApiResult<()> {
+    let list = get_list(store, list_id)?;
+    for p in criteria.clauses.iter().flat_map(|c| &c.predicates) {
+        if !list.column_names.contains(&p.column) {
+            return Err(ApiError::invalid_value(
+                "criteria",
+                format!(
+                    "search predicate column '{}' is not a column of the list",
+                    p.column
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `POST .../contacts/search` → `ContactListingResponse`.
 pub(crate) async fn search(
     State(sh): State<AppState>,
@@ -713,18 +798,7 @@ pub(crate) async fn search(
     let number = req.page_number.unwrap_or(1);
     check_paging(size, number, 100)?;
     if let Some(c) = &req.criteria {
-        for p in c.clauses.iter().flat_map(|c| &c.predicates) {
-            let list_cols = &get_list(&sh.store(), &list_id)?.column_names.clone();
-            if !list_cols.contains(&p.column) {
-                return Err(ApiError::invalid_value(
-                    "criteria",
-                    format!(
-                        "search predicate column '{}' is not a column of the list",
-                        p.column
-                    ),
-                ));
-            }
-        }
+        check_columns(&sh.store(), &list_id, c)?;
     }
     let store = sh.store();
     get_list(&store, &list_id)?;

@@ -55,8 +55,10 @@ pub(crate) async fn get_user_h(
     Ok(Json(get_user(&sh.store(), &id)?.clone()))
 }
 
-/// Fields `PATCH /api/v2/users/{id}` may change (UpdateUser).
-const UPDATABLE: [&str; 17] = [
+/// Fields `PATCH /api/v2/users/{id}` may change: the SDK's `UpdateUser` model
+/// (PureCloudPlatformClientV2 269.0.0 `models/update_user.py`) minus the ones handled apart
+/// (id, version, selfUri, username — ignored — and manager, email, state).
+const UPDATABLE: [&str; 18] = [
     "name",
     "chat",
     "department",
@@ -74,6 +76,7 @@ const UPDATABLE: [&str; 17] = [
     "acdAutoAnswer",
     "certifications",
     "biography",
+    "employerInfo",
 ];
 
 /// `PATCH /api/v2/users/{userId}`: partial update; `version` required (400), must match (409).

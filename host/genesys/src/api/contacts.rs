@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use reqwest::Method;
 
 use crate::client::{Call, GenesysClient};
+use crate::consistency::{FIRST_PAUSE, MAX_PAUSE, Wrote};
 use crate::error::GenesysError;
 use crate::model::{
     AddContactsOptions, ContactList, ContactListingRequest, ContactListingResponse, DialerContact,
@@ -53,17 +54,53 @@ impl GenesysClient {
             }
         }
         let body = Self::json_body(CONTACTS, contacts)?;
-        self.call_json(Call {
-            method: Method::POST,
-            route: CONTACTS,
-            url,
-            body,
-        })
-        .await
+        let added: Vec<DialerContact> = self
+            .call_json(Call {
+                method: Method::POST,
+                route: CONTACTS,
+                url,
+                body,
+            })
+            .await?;
+        self.note_writes(
+            list_id,
+            added.iter().filter_map(|c| c.id.as_deref()),
+            Wrote::Present,
+        );
+        Ok(added)
     }
 
     /// One contact, or `None` when the list or contact does not exist (404).
+    ///
+    /// Read-after-write: when this client wrote the contact within
+    /// [`OrgSettings::read_after_write`](crate::OrgSettings::read_after_write) and the answer
+    /// contradicts it (a 404 after a write, the contact still there after a delete), the
+    /// contact is re-read with a doubling pause (100 ms up to 1 s) until the answer agrees or
+    /// the window ends; the last answer is returned. Other 404s are answered at once.
     pub async fn get_contact(
+        &self,
+        list_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<DialerContact>, GenesysError> {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let got = self.get_contact_once(list_id, contact_id).await?;
+            let stale = match (self.expected_write(list_id, contact_id), &got) {
+                (Some((Wrote::Present, end)), None) | (Some((Wrote::Deleted, end)), Some(_)) => {
+                    tokio::time::Instant::now() + pause <= end
+                }
+                _ => false,
+            };
+            if !stale {
+                return Ok(got);
+            }
+            tracing::debug!(org = %self.org(), list_id, contact_id, pause_ms = pause.as_millis() as u64, "re-reading a contact written moments ago");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    async fn get_contact_once(
         &self,
         list_id: &str,
         contact_id: &str,
@@ -93,13 +130,16 @@ impl GenesysClient {
     ) -> Result<DialerContact, GenesysError> {
         let url = self.contact_url(list_id, contact_id);
         let body = Self::json_body(CONTACT, contact)?;
-        self.call_json(Call {
-            method: Method::PUT,
-            route: CONTACT,
-            url,
-            body,
-        })
-        .await
+        let put = self
+            .call_json(Call {
+                method: Method::PUT,
+                route: CONTACT,
+                url,
+                body,
+            })
+            .await?;
+        self.note_writes(list_id, [contact_id], Wrote::Present);
+        Ok(put)
     }
 
     /// Deletes one contact.
@@ -115,7 +155,9 @@ impl GenesysClient {
             url,
             body: None,
         })
-        .await
+        .await?;
+        self.note_writes(list_id, [contact_id], Wrote::Deleted);
+        Ok(())
     }
 
     /// Deletes contacts by id (`DELETE …/contacts?contactIds=…`, 100 ids per call). Genesys
@@ -136,6 +178,8 @@ impl GenesysClient {
                 body: None,
             })
             .await?;
+            // Not noted for read-after-write: Genesys silently skips contacts in use, so
+            // which ones went is unknown.
         }
         Ok(())
     }

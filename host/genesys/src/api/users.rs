@@ -18,6 +18,8 @@ const USER: &str = "/api/v2/users/{userId}";
 const SKILLS_BULK: &str = "/api/v2/users/{userId}/routingskills/bulk";
 const LANGUAGES_BULK: &str = "/api/v2/users/{userId}/routinglanguages/bulk";
 const UTILIZATION: &str = "/api/v2/routing/users/{userId}/utilization";
+const SKILL: &str = "/api/v2/users/{userId}/routingskills/{skillId}";
+const LANGUAGE: &str = "/api/v2/users/{userId}/routinglanguages/{languageId}";
 
 impl GenesysClient {
     /// One user (with its current `version`).
@@ -155,6 +157,54 @@ impl GenesysClient {
         Ok(merge_by_id(answers, |l| l.id.as_str()))
     }
 
+    /// Removes one skill from a user (`DELETE /api/v2/users/{userId}/routingskills/{skillId}`,
+    /// SDK `UsersApi.delete_user_routingskill`). A skill the user no longer has (404) counts
+    /// as removed: the call is idempotent.
+    pub async fn delete_user_routing_skill(
+        &self,
+        user_id: &str,
+        skill_id: &str,
+    ) -> Result<(), GenesysError> {
+        let url = self.url(&["api", "v2", "users", user_id, "routingskills", skill_id]);
+        absent_is_ok(
+            self.call_empty(Call {
+                method: Method::DELETE,
+                route: SKILL,
+                url,
+                body: None,
+            })
+            .await,
+        )
+    }
+
+    /// Removes one language from a user (`DELETE
+    /// /api/v2/users/{userId}/routinglanguages/{languageId}`, SDK
+    /// `UsersApi.delete_user_routinglanguage`; the only way to take a language away, since
+    /// languages have no replacing bulk PUT). A language already gone (404) counts as removed.
+    pub async fn delete_user_routing_language(
+        &self,
+        user_id: &str,
+        language_id: &str,
+    ) -> Result<(), GenesysError> {
+        let url = self.url(&[
+            "api",
+            "v2",
+            "users",
+            user_id,
+            "routinglanguages",
+            language_id,
+        ]);
+        absent_is_ok(
+            self.call_empty(Call {
+                method: Method::DELETE,
+                route: LANGUAGE,
+                url,
+                body: None,
+            })
+            .await,
+        )
+    }
+
     /// A user's utilization (`level` says whether it is custom or the org default).
     pub async fn get_user_utilization(&self, user_id: &str) -> Result<Utilization, GenesysError> {
         let url = self.url(&["api", "v2", "routing", "users", user_id, "utilization"]);
@@ -187,5 +237,13 @@ impl GenesysClient {
             body,
         })
         .await
+    }
+}
+
+/// A DELETE whose target is already gone (404) reached the state it wanted.
+fn absent_is_ok(result: Result<(), GenesysError>) -> Result<(), GenesysError> {
+    match result {
+        Err(GenesysError::Rejected(f)) if f.status == 404 => Ok(()),
+        other => other,
     }
 }

@@ -4,14 +4,20 @@
 //! edited and written back (`DialerContact`, `ContactList`, `Campaign`, `User`) keep fields this
 //! crate does not model in `extra`, so a read-modify-write round trip loses nothing.
 
+mod bulk;
 mod campaign;
 mod common;
 mod contact;
 mod contact_list;
 mod dnc;
+mod integration;
 mod routing;
 mod user;
 
+pub use bulk::{
+    ContactBulkEditRequest, ContactBulkSearchParameters, ContactsBulkOperationJob, ExportUri,
+    ImportStatus, JobState,
+};
 pub use campaign::{Campaign, CampaignProgress};
 pub use common::{Detail, DomainEntityRef, EntityListing, ErrorBody};
 pub use contact::{
@@ -24,6 +30,9 @@ pub use contact_list::{
     ContactPhoneNumberColumn, ContactSort, EmailColumn, FilterOperator, FilterType, SortDirection,
 };
 pub use dnc::{DncAction, DncPatchPhoneNumbersRequest};
+pub use integration::{
+    Action, Integration, PostActionInput, UpdateDraftInput, WEB_SERVICES_DATA_ACTIONS,
+};
 pub use routing::{
     Language, MediaUtilization, RoutingSkill, UserRoutingLanguage, UserRoutingLanguagePost,
     UserRoutingSkill, UserRoutingSkillPost, Utilization,

@@ -6,6 +6,7 @@
 mod auth;
 mod endpoints;
 mod errors;
+mod fidelity;
 mod rate_limit;
 mod retries;
 mod support;
