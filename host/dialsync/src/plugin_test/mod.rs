@@ -212,7 +212,8 @@ pub async fn test_file(
         // chunk fills or the reader is done.
         buffer.clear();
         while buffer.len() < chunk {
-            if rx.recv_many(&mut buffer, chunk - buffer.len()).await == 0 {
+            let wanted = chunk - buffer.len();
+            if rx.recv_many(&mut buffer, wanted).await == 0 {
                 break;
             }
         }
