@@ -351,7 +351,7 @@ fn test_streams_200k_records_in_bounded_memory() {
         }
     }
     let file_bytes = std::fs::metadata(&path).unwrap().len();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dialsync"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dialsync"))
         .env("DIALSYNC_HOME", home.path())
         .env_remove("RUST_LOG")
         .args([
@@ -510,4 +510,139 @@ fn test_profile_names_the_most_expensive_records() {
     assert_eq!(summary["guestCalls"], 6);
     assert!(summary["microsPerRecord"].as_f64().unwrap() > 0.0);
     assert!(stderr(&out).contains("most expensive records"));
+}
+
+/// Where plugins/toolchains/install.sh put the Python and JS toolchains.
+fn toolchains() -> PathBuf {
+    std::env::var_os("DIALSYNC_PLUGIN_TOOLCHAINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".toolchains"))
+}
+
+fn run_ok(mut cmd: Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `plugin new` in a temporary directory, the project's own build command,
+/// then `plugin test --expect` on its fixtures. `build` gets the project dir
+/// and returns the built component.
+fn new_project_builds_and_passes(lang: &str, build: impl FnOnce(&Path) -> PathBuf) {
+    // Compiled plugin code is cached across runs (a fresh build of the same
+    // sources gives the same bytes).
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-new-home");
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("acme-crm");
+    let out = dialsync(
+        &home,
+        &[
+            "plugin",
+            "new",
+            "acme-crm",
+            "--lang",
+            lang,
+            "--dir",
+            project.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("plugin test"));
+    let wasm = build(&project);
+    let out = Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .current_dir(&project)
+        .env("DIALSYNC_HOME", &home)
+        .args([
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "fixtures/records.json",
+            "--expect",
+            "fixtures/expected.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{lang}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("all 8 records match"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plugin_new_rust_builds_offline_and_passes_its_fixtures() {
+    new_project_builds_and_passes("rust", |project| {
+        // Builds offline from the vendored SDK and the registry cache; the
+        // target dir sits in this workspace's target so reruns are quick.
+        let target = workspace().join("target/plugin-new");
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+        cmd.current_dir(project)
+            .args([
+                "build",
+                "--offline",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .env("CARGO_TARGET_DIR", &target);
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+        ] {
+            cmd.env_remove(var);
+        }
+        run_ok(cmd, "cargo build of the generated Rust project");
+        target.join("wasm32-wasip2/release/acme_crm.wasm")
+    });
+}
+
+#[test]
+fn plugin_new_python_builds_and_passes_its_fixtures() {
+    new_project_builds_and_passes("python", |project| {
+        let bin = toolchains().join("py/bin");
+        assert!(
+            bin.join("componentize-py").exists(),
+            "the PyPI package componentize-py (==0.25.1) is missing: run plugins/toolchains/install.sh"
+        );
+        let path = std::env::join_paths(
+            std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        let mut cmd = Command::new(project.join("build.sh"));
+        cmd.current_dir(project).env("PATH", path);
+        run_ok(cmd, "./build.sh of the generated Python project");
+        project.join("plugin.wasm")
+    });
+}
+
+#[test]
+fn plugin_new_js_builds_and_passes_its_fixtures() {
+    new_project_builds_and_passes("js", |project| {
+        let modules = toolchains().join("js/node_modules");
+        assert!(
+            modules.join("@bytecodealliance/componentize-js").exists(),
+            "the npm package @bytecodealliance/componentize-js (0.23.0) is missing: run plugins/toolchains/install.sh"
+        );
+        assert!(
+            Command::new("node").arg("--version").output().is_ok(),
+            "node is missing: install the nodejs package (node 18 or newer)"
+        );
+        // `npm install` would fetch the same pinned packages; the test uses the
+        // toolchain already installed (nothing downloads during cargo test).
+        let mut cmd = Command::new("node");
+        cmd.current_dir(project)
+            .env("NODE_PATH", &modules)
+            .arg("build.mjs");
+        run_ok(cmd, "node build.mjs of the generated JS project");
+        project.join("plugin.wasm")
+    });
 }

@@ -57,6 +57,8 @@ pub struct CallStats {
     pub fuel_used: u64,
     /// Largest linear-memory footprint of any invocation, in bytes.
     pub peak_memory_bytes: usize,
+    /// Time spent instantiating the guest (a fresh instance per invocation).
+    pub instantiate: Duration,
     /// Wall-clock time of the whole `map`.
     pub elapsed: Duration,
 }
@@ -278,12 +280,16 @@ impl LoadedPlugin {
             Arc::clone(&self.inner.config),
             genesys.clone(),
         );
+        let mut instantiate = Duration::ZERO;
         let result = tokio::time::timeout(limits.deadline + DEADLINE_GRACE, async {
+            let started = Instant::now();
             let mapper: Mapper = self.inner.pre.instantiate_async(&mut store).await?;
+            instantiate = started.elapsed();
             mapper.call_map(&mut store, texts).await
         })
         .await;
         report.stats.guest_calls += 1;
+        report.stats.instantiate += instantiate;
         report.stats.fuel_used += fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         self.collect(&mut store, report);
         let raw = match result {

@@ -138,6 +138,17 @@ impl Runtime {
         Ok((described.info, sha256))
     }
 
+    /// Compiles the component without loading it and returns the compiled
+    /// code as the on-disk cache would hold it (for measuring compile time and
+    /// compiled size; the in-memory and on-disk caches are not touched).
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, PluginError> {
+        check_component_header(wasm)?;
+        self.inner
+            .engine
+            .precompile_component(wasm)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))
+    }
+
     fn pre_for(&self, sha256: &str, wasm: &[u8]) -> Result<MapperPre<CallState>, PluginError> {
         if let Some(pre) = self
             .inner
@@ -182,8 +193,10 @@ impl Runtime {
         let state = CallState::new(plugin, limits.max_memory_bytes, config, genesys);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Fuel metering is enabled on the engine, so this cannot fail.
-        let _ = store.set_fuel(fuel);
+        if limits.fuel_per_record > 0 {
+            // Fuel metering is enabled on the engine, so this cannot fail.
+            let _ = store.set_fuel(fuel);
+        }
         let deadline = Instant::now() + limits.deadline;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {

@@ -149,6 +149,8 @@ pub struct TestReport {
     pub isolated_reruns: u64,
     /// Fuel used by all guest calls.
     pub fuel_used: u64,
+    /// Time spent instantiating the guest (once per call), in ms.
+    pub instantiate_ms: f64,
     /// Largest guest linear memory of any call, in bytes.
     pub peak_guest_memory_bytes: usize,
     /// The host process's peak resident set (Linux `VmHWM`), in bytes.
@@ -260,6 +262,7 @@ struct Run<'p, F> {
     guest_calls: u64,
     isolated_reruns: u64,
     fuel_used: u64,
+    instantiate: Duration,
     peak_memory: usize,
     logs_dropped: usize,
     slowest: BinaryHeap<SlowRecord>,
@@ -300,6 +303,7 @@ impl<'p, F: FnMut(Event<'_>)> Run<'p, F> {
             guest_calls: 0,
             isolated_reruns: 0,
             fuel_used: 0,
+            instantiate: Duration::ZERO,
             peak_memory: 0,
             logs_dropped: 0,
             slowest: BinaryHeap::new(),
@@ -347,6 +351,7 @@ impl<'p, F: FnMut(Event<'_>)> Run<'p, F> {
         self.guest_calls += u64::from(report.stats.guest_calls);
         self.isolated_reruns += u64::from(report.stats.isolated_reruns);
         self.fuel_used += report.stats.fuel_used;
+        self.instantiate += report.stats.instantiate;
         self.peak_memory = self.peak_memory.max(report.stats.peak_memory_bytes);
         self.logs_dropped += report.logs_dropped;
         for line in &report.logs {
@@ -400,6 +405,7 @@ impl<'p, F: FnMut(Event<'_>)> Run<'p, F> {
             guest_calls: self.guest_calls,
             isolated_reruns: self.isolated_reruns,
             fuel_used: self.fuel_used,
+            instantiate_ms: self.instantiate.as_secs_f64() * 1000.0,
             peak_guest_memory_bytes: self.peak_memory,
             peak_host_rss_bytes: peak_rss_bytes(),
             elapsed_ms: elapsed.as_secs_f64() * 1000.0,
