@@ -93,7 +93,7 @@ impl LoadedPlugin {
             info,
             input,
             actions,
-        } = describe(&runtime, &pre, &sha256).await?;
+        } = describe(&runtime, &pre, &sha256, Arc::default()).await?;
         let id = info.id();
         let config_validator = validate::compile(&info.config_schema).map_err(|message| {
             PluginError::InvalidSchema {
@@ -120,6 +120,24 @@ impl LoadedPlugin {
                 }],
             });
         };
+        // A configurable plugin describes its columns from its configuration
+        // (custom-crm's `columns`/`phone_fields`): describe again with it. The
+        // first description (without one) only supplied the config schema.
+        let config = Arc::new(config);
+        let Described {
+            info,
+            input,
+            actions,
+        } = if config.is_empty() {
+            Described {
+                info,
+                input,
+                actions,
+            }
+        } else {
+            describe(&runtime, &pre, &sha256, Arc::clone(&config)).await?
+        };
+        let id = info.id();
         let declared = info.columns.iter().cloned().collect();
         Ok(LoadedPlugin {
             inner: Arc::new(Inner {
@@ -131,7 +149,7 @@ impl LoadedPlugin {
                 input,
                 actions,
                 declared,
-                config: Arc::new(config),
+                config,
             }),
         })
     }
@@ -511,17 +529,13 @@ pub(crate) async fn describe(
     runtime: &Runtime,
     pre: &MapperPre<CallState>,
     sha256: &str,
+    config: Arc<serde_json::Map<String, Value>>,
 ) -> Result<Described, PluginError> {
     let fuel = runtime
         .limits()
         .fuel_per_record
         .saturating_mul(FIXED_CALL_RECORDS);
-    let mut store = runtime.store(
-        format!("sha256:{}", &sha256[..12]),
-        fuel,
-        Arc::default(),
-        None,
-    );
+    let mut store = runtime.store(format!("sha256:{}", &sha256[..12]), fuel, config, None);
     let raw = match tokio::time::timeout(runtime.limits().deadline + DEADLINE_GRACE, async {
         let mapper = pre.instantiate_async(&mut store).await?;
         mapper.call_describe(&mut store).await

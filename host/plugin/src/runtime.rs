@@ -134,7 +134,7 @@ impl Runtime {
     pub async fn inspect(&self, wasm: &[u8]) -> Result<(PluginInfo, String), PluginError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let pre = self.pre_for(&sha256, wasm)?;
-        let described = crate::plugin::describe(self, &pre, &sha256).await?;
+        let described = crate::plugin::describe(self, &pre, &sha256, Arc::default()).await?;
         Ok((described.info, sha256))
     }
 
