@@ -64,6 +64,9 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
         Mapper::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Runtime(format!("linking the plugin imports: {e:#}")))?;
+        // Load the phone metadata now (a lazily parsed database), so the first
+        // guest that normalises a phone does not pay for it inside its deadline.
+        let _ = dialsync_phone::normalize("+14155550100", None);
         let ticker = EpochTicker::start(engine.clone())?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
