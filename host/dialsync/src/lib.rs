@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod genesys_port;
+pub mod plugin_new;
 pub mod plugin_registry;
+pub mod plugin_test;
 pub mod server;
 pub mod sync;

@@ -106,7 +106,10 @@ fn test_prints_one_line_per_outcome_matching_the_fixtures() {
             err.contains(&format!("{} records:", expected.len())),
             "summary on stderr: {err}"
         );
-        assert!(err.contains("fuel") && err.contains("peak memory"), "{err}");
+        assert!(
+            err.contains("fuel") && err.contains("peak guest memory"),
+            "{err}"
+        );
     }
 }
 
@@ -303,4 +306,343 @@ fn install_refuses_a_bad_plugin_with_the_reason() {
     assert!(stderr(&out).contains("/greeting"), "{}", stderr(&out));
     let out = dialsync(home.path(), &["plugin", "list"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hostile"));
+}
+
+/// A custom-CRM record that maps to an upsert.
+fn custom_record(n: usize) -> Value {
+    serde_json::json!({
+        "id": format!("C{n:07}"),
+        "updated_at": format!("2026-11-20T14:{:02}:07Z", n % 60),
+        "first_name": "Ann",
+        "last_name": format!("Lee{n}"),
+        "email": format!("a{n}@example.com"),
+        "phone": format!("(415) 555-{:04}", 100 + n % 9000),
+        "mobile": null,
+        "country": "US",
+        "do_not_call": false,
+        "deleted": false,
+    })
+}
+
+/// Peak resident set of a running process (Linux `VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line[6..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[test]
+fn test_streams_200k_records_in_bounded_memory() {
+    const RECORDS: usize = 200_000;
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.jsonl");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for n in 0..RECORDS {
+            writeln!(file, "{}", custom_record(n)).unwrap();
+        }
+    }
+    let file_bytes = std::fs::metadata(&path).unwrap().len();
+    let child = Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .env("DIALSYNC_HOME", home.path())
+        .env_remove("RUST_LOG")
+        .args([
+            "plugin",
+            "test",
+            "custom-crm",
+            path.to_str().unwrap(),
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Sample the child's high-water mark while it runs (bounded: 10 minutes).
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut peak = 0;
+        while let Some(rss) = peak_rss(pid) {
+            peak = peak.max(rss);
+            if started.elapsed() > std::time::Duration::from_secs(600) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        peak
+    });
+    let out = child.wait_with_output().unwrap();
+    let sampled = sampler.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["records"], RECORDS as u64);
+    assert_eq!(summary["outcomes"]["change"], RECORDS as u64, "{summary}");
+    assert_eq!(summary["outcomes"]["failed"], 0, "{summary}");
+    assert_eq!(summary["isolatedReruns"], 0, "{summary}");
+    let reported = summary["peakHostRssBytes"].as_u64().unwrap();
+    let peak = sampled.max(reported);
+    // Reading the whole file into memory would cost several times its size
+    // (parsed JSON values); streaming keeps the process far below even one copy.
+    const BOUND: u64 = 160 << 20;
+    assert!(
+        peak < BOUND && peak < file_bytes * 4,
+        "peak RSS {} MiB for a {} MiB file (bound {} MiB)",
+        peak >> 20,
+        file_bytes >> 20,
+        BOUND >> 20
+    );
+}
+
+#[test]
+fn test_expect_diffs_and_update_rewrites() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let records = workspace().join("plugins/custom-crm/fixtures/records.json");
+    let records = records.to_str().unwrap();
+    let golden = dir.path().join("expected.jsonl");
+    let golden_arg = golden.to_str().unwrap();
+
+    // --update writes the golden file: the same lines as stdout.
+    let out = dialsync(
+        home.path(),
+        &[
+            "plugin",
+            "test",
+            "custom-crm",
+            records,
+            "--expect",
+            golden_arg,
+            "--update",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(written, String::from_utf8(out.stdout.clone()).unwrap());
+
+    let out = dialsync(
+        home.path(),
+        &[
+            "plugin",
+            "test",
+            "custom-crm",
+            records,
+            "--expect",
+            golden_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("all 22 records match"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Change one expected phone and drop the last record: both are reported.
+    let mut lines: Vec<String> = written.lines().map(str::to_string).collect();
+    lines.pop();
+    let mut first: Value = serde_json::from_str(&lines[0]).unwrap();
+    first["data"]["phone"] = "+15555550100".into();
+    lines[0] = first.to_string();
+    std::fs::write(&golden, lines.join("\n") + "\n").unwrap();
+    let out = dialsync(
+        home.path(),
+        &[
+            "plugin",
+            "test",
+            "custom-crm",
+            records,
+            "--expect",
+            golden_arg,
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("record 0 differs"), "{err}");
+    assert!(
+        err.contains(r#"/data/phone: "+15555550100" → "+12813322575""#),
+        "{err}"
+    );
+    assert!(err.contains("record 21 differs"), "{err}");
+    assert!(err.contains("2 of 22 records differ"), "{err}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["expect"]["mismatched"], 2);
+    assert_eq!(summary["expect"]["matched"], 20);
+    assert_eq!(summary["expect"]["diffs"][0]["index"], 0);
+}
+
+#[test]
+fn test_profile_names_the_most_expensive_records() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    // One record with a huge name costs far more fuel than the others.
+    let mut records: Vec<Value> = (0..6).map(custom_record).collect();
+    records[4]["last_name"] = "x".repeat(200_000).into();
+    std::fs::write(&path, Value::Array(records).to_string()).unwrap();
+    let out = dialsync(
+        home.path(),
+        &[
+            "plugin",
+            "test",
+            "custom-crm",
+            path.to_str().unwrap(),
+            "--json",
+            "--profile",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slowest = summary["slowest"].as_array().unwrap();
+    assert_eq!(slowest.len(), 2, "{summary}");
+    assert_eq!(slowest[0]["index"], 4, "{summary}");
+    assert_eq!(slowest[0]["outcome"], "reject", "{summary}");
+    assert!(slowest[0]["fuel"].as_u64() > slowest[1]["fuel"].as_u64());
+    assert_eq!(summary["guestCalls"], 6);
+    assert!(summary["microsPerRecord"].as_f64().unwrap() > 0.0);
+    assert!(stderr(&out).contains("most expensive records"));
+}
+
+/// Where plugins/toolchains/install.sh put the Python and JS toolchains.
+fn toolchains() -> PathBuf {
+    std::env::var_os("DIALSYNC_PLUGIN_TOOLCHAINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".toolchains"))
+}
+
+fn run_ok(mut cmd: Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `plugin new` in a temporary directory, the project's own build command,
+/// then `plugin test --expect` on its fixtures. `build` gets the project dir
+/// and returns the built component.
+fn new_project_builds_and_passes(lang: &str, build: impl FnOnce(&Path) -> PathBuf) {
+    // Compiled plugin code is cached across runs (a fresh build of the same
+    // sources gives the same bytes).
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-new-home");
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("acme-crm");
+    let out = dialsync(
+        &home,
+        &[
+            "plugin",
+            "new",
+            "acme-crm",
+            "--lang",
+            lang,
+            "--dir",
+            project.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("plugin test"));
+    let wasm = build(&project);
+    let out = Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .current_dir(&project)
+        .env("DIALSYNC_HOME", &home)
+        .args([
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "fixtures/records.json",
+            "--expect",
+            "fixtures/expected.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{lang}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("all 8 records match"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plugin_new_rust_builds_offline_and_passes_its_fixtures() {
+    new_project_builds_and_passes("rust", |project| {
+        // Builds offline from the vendored SDK and the registry cache; the
+        // target dir sits in this workspace's target so reruns are quick.
+        let target = workspace().join("target/plugin-new");
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+        cmd.current_dir(project)
+            .args([
+                "build",
+                "--offline",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .env("CARGO_TARGET_DIR", &target);
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+        ] {
+            cmd.env_remove(var);
+        }
+        run_ok(cmd, "cargo build of the generated Rust project");
+        target.join("wasm32-wasip2/release/acme_crm.wasm")
+    });
+}
+
+#[test]
+fn plugin_new_python_builds_and_passes_its_fixtures() {
+    new_project_builds_and_passes("python", |project| {
+        let bin = toolchains().join("py/bin");
+        assert!(
+            bin.join("componentize-py").exists(),
+            "the PyPI package componentize-py (==0.25.1) is missing: run plugins/toolchains/install.sh"
+        );
+        let path = std::env::join_paths(
+            std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        let mut cmd = Command::new(project.join("build.sh"));
+        cmd.current_dir(project).env("PATH", path);
+        run_ok(cmd, "./build.sh of the generated Python project");
+        project.join("plugin.wasm")
+    });
+}
+
+#[test]
+fn plugin_new_js_builds_and_passes_its_fixtures() {
+    new_project_builds_and_passes("js", |project| {
+        let modules = toolchains().join("js/node_modules");
+        assert!(
+            modules.join("@bytecodealliance/componentize-js").exists(),
+            "the npm package @bytecodealliance/componentize-js (0.23.0) is missing: run plugins/toolchains/install.sh"
+        );
+        assert!(
+            Command::new("node").arg("--version").output().is_ok(),
+            "node is missing: install the nodejs package (node 18 or newer)"
+        );
+        // `npm install` would fetch the same pinned packages; the test uses the
+        // toolchain already installed (nothing downloads during cargo test).
+        let mut cmd = Command::new("node");
+        cmd.current_dir(project)
+            .env("NODE_PATH", &modules)
+            .arg("build.mjs");
+        run_ok(cmd, "node build.mjs of the generated JS project");
+        project.join("plugin.wasm")
+    });
 }

@@ -1,12 +1,25 @@
-//! Records per second per bundled plugin under wasm (the full host path:
-//! input schema validation, a fresh store per call, the guest, output
+//! Records per second per plugin and language under wasm (the full host
+//! path: input schema validation, a fresh store per call, the guest, output
 //! validation) versus the same mapping code compiled natively and driven by
-//! the SDK's `NativeHost`. Prints a table; the ratio is what to watch, since
-//! both sides are measured in the same run on the same machine.
+//! the SDK's `NativeHost`, plus what each component costs to compile, load
+//! and instantiate and how much memory it uses. Prints tables; the ratio is
+//! what to watch, since both sides are measured in the same run.
+//!
+//! The Python and JavaScript custom-CRM plugins (plugins/custom-crm-py,
+//! plugins/custom-crm-js) are built from source with the toolchains
+//! plugins/toolchains/install.sh puts in `.toolchains/`; without them their
+//! rows say so.
+//!
+//! "Where the time goes" compares, per record, the runtime with fuel metering
+//! (the default: a looping guest fails with `out-of-fuel` and only its own
+//! records) against epoch-only deadlines, and batch against one-record calls
+//! (the per-call instantiation).
 //!
 //! Run: `cargo bench -p dialsync-plugin-host --bench mapping`. Each
 //! measurement is bounded to 40 iterations or 3 seconds.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dialsync_plugin_host::{CompileCache, Limits, LoadedPlugin, RecordOutcome, Runtime};
@@ -79,13 +92,21 @@ fn measure(records_per_iteration: usize, mut f: impl FnMut()) -> f64 {
     (records_per_iteration as f64 * f64::from(iterations)) / started.elapsed().as_secs_f64()
 }
 
+/// What one plugin's wasm runs measured.
+struct WasmRun {
+    rate: f64,
+    fuel_per_record: u64,
+    instantiate_us: f64,
+    peak_memory: usize,
+}
+
 fn wasm_rate(
     rt: &tokio::runtime::Runtime,
     plugin: &LoadedPlugin,
     records: &[Value],
     batch: usize,
-) -> (f64, u64) {
-    let mut fuel = 0;
+) -> WasmRun {
+    let (mut fuel, mut instantiate, mut calls, mut peak) = (0, Duration::ZERO, 0, 0);
     let rate = measure(records.len(), || {
         for chunk in records.chunks(batch) {
             let report = rt.block_on(plugin.map_with_report(chunk, None));
@@ -101,9 +122,17 @@ fn wasm_rate(
                     .find(|o| !matches!(o, RecordOutcome::Change { .. }))
             );
             fuel = report.stats.fuel_used / chunk.len() as u64;
+            instantiate += report.stats.instantiate;
+            calls += report.stats.guest_calls;
+            peak = peak.max(report.stats.peak_memory_bytes);
         }
     });
-    (rate, fuel)
+    WasmRun {
+        rate,
+        fuel_per_record: fuel,
+        instantiate_us: instantiate.as_secs_f64() * 1e6 / f64::from(calls.max(1)),
+        peak_memory: peak,
+    }
 }
 
 fn native_rate<M: Mapper>(records: &[Value]) -> f64 {
@@ -112,6 +141,67 @@ fn native_rate<M: Mapper>(records: &[Value]) -> f64 {
         let outcomes = host.map::<M>(records);
         assert_eq!(outcomes.len(), records.len());
     })
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the Python or JS custom-CRM plugin from source, or says why not.
+fn build_language_plugin(lang: &str, out: &Path) -> Result<Vec<u8>, String> {
+    let toolchains = std::env::var_os("DIALSYNC_PLUGIN_TOOLCHAINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".toolchains"));
+    let plugins = workspace().join("plugins");
+    let mut cmd = if lang == "python" {
+        let bin = toolchains.join("py/bin/componentize-py");
+        if !bin.exists() {
+            return Err("componentize-py missing: run plugins/toolchains/install.sh".into());
+        }
+        let mut cmd = Command::new(bin);
+        cmd.arg("-d")
+            .arg(workspace().join("wit/v0.1.0"))
+            .args(["-w", "mapper", "componentize"]);
+        for dir in [
+            plugins.join("custom-crm-py"),
+            plugins.join("sdk-py"),
+            workspace().join("schemas"),
+            plugins.join("custom-crm"),
+        ] {
+            cmd.arg("-p").arg(dir);
+        }
+        cmd.arg("app").arg("-o").arg(out);
+        cmd
+    } else {
+        let modules = toolchains.join("js/node_modules");
+        if !modules.join("@bytecodealliance/componentize-js").exists() {
+            return Err("componentize-js missing: run plugins/toolchains/install.sh".into());
+        }
+        let mut cmd = Command::new("node");
+        cmd.env("NODE_PATH", modules)
+            .arg(plugins.join("custom-crm-js/build.mjs"))
+            .arg(out);
+        cmd
+    };
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "build failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    std::fs::read(out).map_err(|e| e.to_string())
+}
+
+/// One row: a component under test.
+struct Subject {
+    name: &'static str,
+    lang: &'static str,
+    bytes: Vec<u8>,
+    make: fn(usize) -> Value,
+    native: Option<fn(&[Value]) -> f64>,
 }
 
 fn main() {
@@ -126,44 +216,152 @@ fn main() {
         ..Limits::default()
     })
     .expect("plugin runtime");
-    println!("batch {BATCH}; each cell bounded to {MAX_ITERATIONS} iterations or {MAX_TIME:?}\n");
-    println!(
-        "{:<12} {:>16} {:>16} {:>16} {:>12} {:>14}",
-        "plugin", "wasm rec/s", "wasm rec/s (1)", "native rec/s", "native/wasm", "fuel/record"
-    );
-    type Row = (&'static str, fn(usize) -> Value, fn(&[Value]) -> f64);
-    let rows: [Row; 3] = [
-        (
-            "servicenow",
-            servicenow_record,
-            native_rate::<dialsync_plugin_servicenow::ServiceNow>,
-        ),
-        (
-            "salesforce",
-            salesforce_record,
-            native_rate::<dialsync_plugin_salesforce::Salesforce>,
-        ),
-        (
-            "custom-crm",
-            custom_crm_record,
-            native_rate::<dialsync_plugin_custom_crm::CustomCrm>,
-        ),
+    let mut subjects = vec![
+        Subject {
+            name: "servicenow",
+            lang: "rust",
+            bytes: dialsync_bundled_plugins::SERVICENOW.to_vec(),
+            make: servicenow_record,
+            native: Some(native_rate::<dialsync_plugin_servicenow::ServiceNow>),
+        },
+        Subject {
+            name: "salesforce",
+            lang: "rust",
+            bytes: dialsync_bundled_plugins::SALESFORCE.to_vec(),
+            make: salesforce_record,
+            native: Some(native_rate::<dialsync_plugin_salesforce::Salesforce>),
+        },
+        Subject {
+            name: "custom-crm",
+            lang: "rust",
+            bytes: dialsync_bundled_plugins::CUSTOM_CRM.to_vec(),
+            make: custom_crm_record,
+            native: Some(native_rate::<dialsync_plugin_custom_crm::CustomCrm>),
+        },
     ];
-    for (name, make, native) in rows {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    for (name, lang) in [("custom-crm-py", "python"), ("custom-crm-js", "js")] {
+        match build_language_plugin(lang, &scratch.path().join(format!("{name}.wasm"))) {
+            Ok(bytes) => subjects.push(Subject {
+                name,
+                lang,
+                bytes,
+                make: custom_crm_record,
+                native: None,
+            }),
+            Err(why) => println!("{name}: not measured: {why}"),
+        }
+    }
+
+    println!("\nComponents (compile = Cranelift in this process; load = from the on-disk cache)\n");
+    println!(
+        "{:<14} {:<7} {:>10} {:>11} {:>13} {:>10}",
+        "plugin", "lang", "size KiB", "compile ms", "compiled KiB", "load ms"
+    );
+    let cache = tempfile::tempdir().expect("cache directory");
+    for s in &subjects {
+        let started = Instant::now();
+        let compiled = runtime.precompile(&s.bytes).expect("compiles");
+        let compile = started.elapsed();
+        // A fresh runtime with an on-disk cache: first load fills it, the
+        // second (another runtime, as another process would) reads it.
+        let cached = || {
+            Runtime::new(Limits {
+                compile_cache: CompileCache::Dir(cache.path().to_path_buf()),
+                ..Limits::default()
+            })
+            .expect("runtime")
+        };
+        rt.block_on(cached().load(&s.bytes, json!({})))
+            .expect("loads");
+        let started = Instant::now();
+        rt.block_on(cached().load(&s.bytes, json!({})))
+            .expect("loads");
+        let load = started.elapsed();
+        println!(
+            "{:<14} {:<7} {:>10} {:>11.0} {:>13} {:>10.1}",
+            s.name,
+            s.lang,
+            s.bytes.len() / 1024,
+            compile.as_secs_f64() * 1000.0,
+            compiled.len() / 1024,
+            load.as_secs_f64() * 1000.0,
+        );
+    }
+
+    println!(
+        "\nMapping: batch {BATCH}; each cell bounded to {MAX_ITERATIONS} iterations or {MAX_TIME:?}\n"
+    );
+    println!(
+        "{:<14} {:<7} {:>11} {:>14} {:>12} {:>11} {:>12} {:>14} {:>12}",
+        "plugin",
+        "lang",
+        "wasm rec/s",
+        "wasm rec/s (1)",
+        "native rec/s",
+        "native/wasm",
+        "fuel/record",
+        "instantiate µs",
+        "peak mem KiB"
+    );
+    let mut epoch_rows = Vec::new();
+    for s in &subjects {
+        let plugin = rt
+            .block_on(runtime.load(&s.bytes, json!({})))
+            .expect("plugin loads");
+        let records: Vec<Value> = (0..BATCH).map(s.make).collect();
+        let batch = wasm_rate(&rt, &plugin, &records, BATCH);
+        let single = wasm_rate(&rt, &plugin, &records[..50], 1);
+        let (native, ratio) = match s.native {
+            Some(native) => {
+                let n = native(&records);
+                (format!("{n:.0}"), format!("{:.2}", n / batch.rate))
+            }
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<14} {:<7} {:>11.0} {:>14.0} {:>12} {:>11} {:>12} {:>14.1} {:>12}",
+            s.name,
+            s.lang,
+            batch.rate,
+            single.rate,
+            native,
+            ratio,
+            batch.fuel_per_record,
+            single.instantiate_us,
+            batch.peak_memory / 1024,
+        );
+        if s.lang == "rust" {
+            epoch_rows.push((s.name, records, batch.rate));
+        }
+    }
+
+    // Where the time goes: the same runtime without fuel metering (deadlines
+    // by epoch only) shows what fuel instrumentation costs.
+    let epoch_only = Runtime::new(Limits {
+        compile_cache: CompileCache::Disabled,
+        fuel_per_record: 0,
+        ..Limits::default()
+    })
+    .expect("runtime without fuel");
+    println!("\nWhere the time goes (Rust plugins, batch {BATCH})\n");
+    println!(
+        "{:<14} {:>16} {:>18} {:>12}",
+        "plugin", "fuel rec/s", "epoch-only rec/s", "fuel cost"
+    );
+    for (name, records, with_fuel) in epoch_rows {
         let bytes = dialsync_bundled_plugins::by_name(name).expect("bundled");
         let plugin = rt
-            .block_on(runtime.load(bytes, json!({})))
+            .block_on(epoch_only.load(bytes, json!({})))
             .expect("plugin loads");
-        let records: Vec<Value> = (0..BATCH).map(make).collect();
-        let (wasm, fuel) = wasm_rate(&rt, &plugin, &records, BATCH);
-        let (wasm_single, _) = wasm_rate(&rt, &plugin, &records[..50], 1);
-        let native = native(&records);
+        let without = wasm_rate(&rt, &plugin, &records, BATCH).rate;
         println!(
-            "{name:<12} {wasm:>16.0} {wasm_single:>16.0} {native:>16.0} {:>12.2} {fuel:>14}",
-            native / wasm
+            "{name:<14} {with_fuel:>16.0} {without:>18.0} {:>11.1}%",
+            (without / with_fuel - 1.0) * 100.0
         );
     }
     println!(
-        "\n`wasm rec/s (1)` maps one record per call (a fresh store each), showing per-call overhead."
+        "\n`wasm rec/s (1)` maps one record per call (a fresh instance each): per-call overhead.\n\
+         `native/wasm` is how many times slower the wasm path is than the same code natively."
     );
 }

@@ -37,7 +37,7 @@ pub(crate) fn new_engine(limits: &Limits) -> Result<(Engine, Option<Cache>), Plu
     let mut config = Config::new();
     config
         .wasm_component_model(true)
-        .consume_fuel(true)
+        .consume_fuel(limits.fuel_per_record > 0)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let cache = open_cache(&limits.compile_cache);

@@ -13,7 +13,10 @@ use std::time::Duration;
 pub struct Limits {
     /// Wasm fuel (roughly instructions) granted per input record; a batch of
     /// `n` records gets `fuel_per_record * (n + 1)` (one record's worth of
-    /// slack for per-call overhead).
+    /// slack for per-call overhead). `0` turns fuel metering off: calls are then
+    /// bounded by the wall-clock deadline only, and a looping guest fails with
+    /// `deadline` after it instead of `out-of-fuel` at once (the benchmark uses
+    /// this to measure what metering costs).
     pub fuel_per_record: u64,
     /// Cap on the guest's linear memory, in bytes.
     pub max_memory_bytes: usize,

@@ -57,6 +57,8 @@ pub struct CallStats {
     pub fuel_used: u64,
     /// Largest linear-memory footprint of any invocation, in bytes.
     pub peak_memory_bytes: usize,
+    /// Time spent instantiating the guest (a fresh instance per invocation).
+    pub instantiate: Duration,
     /// Wall-clock time of the whole `map`.
     pub elapsed: Duration,
 }
@@ -91,7 +93,7 @@ impl LoadedPlugin {
             info,
             input,
             actions,
-        } = describe(&runtime, &pre, &sha256).await?;
+        } = describe(&runtime, &pre, &sha256, Arc::default()).await?;
         let id = info.id();
         let config_validator = validate::compile(&info.config_schema).map_err(|message| {
             PluginError::InvalidSchema {
@@ -118,6 +120,24 @@ impl LoadedPlugin {
                 }],
             });
         };
+        // A configurable plugin describes its columns from its configuration
+        // (custom-crm's `columns`/`phone_fields`): describe again with it. The
+        // first description (without one) only supplied the config schema.
+        let config = Arc::new(config);
+        let Described {
+            info,
+            input,
+            actions,
+        } = if config.is_empty() {
+            Described {
+                info,
+                input,
+                actions,
+            }
+        } else {
+            describe(&runtime, &pre, &sha256, Arc::clone(&config)).await?
+        };
+        let id = info.id();
         let declared = info.columns.iter().cloned().collect();
         Ok(LoadedPlugin {
             inner: Arc::new(Inner {
@@ -129,7 +149,7 @@ impl LoadedPlugin {
                 input,
                 actions,
                 declared,
-                config: Arc::new(config),
+                config,
             }),
         })
     }
@@ -278,12 +298,16 @@ impl LoadedPlugin {
             Arc::clone(&self.inner.config),
             genesys.clone(),
         );
+        let mut instantiate = Duration::ZERO;
         let result = tokio::time::timeout(limits.deadline + DEADLINE_GRACE, async {
+            let started = Instant::now();
             let mapper: Mapper = self.inner.pre.instantiate_async(&mut store).await?;
+            instantiate = started.elapsed();
             mapper.call_map(&mut store, texts).await
         })
         .await;
         report.stats.guest_calls += 1;
+        report.stats.instantiate += instantiate;
         report.stats.fuel_used += fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         self.collect(&mut store, report);
         let raw = match result {
@@ -505,17 +529,13 @@ pub(crate) async fn describe(
     runtime: &Runtime,
     pre: &MapperPre<CallState>,
     sha256: &str,
+    config: Arc<serde_json::Map<String, Value>>,
 ) -> Result<Described, PluginError> {
     let fuel = runtime
         .limits()
         .fuel_per_record
         .saturating_mul(FIXED_CALL_RECORDS);
-    let mut store = runtime.store(
-        format!("sha256:{}", &sha256[..12]),
-        fuel,
-        Arc::default(),
-        None,
-    );
+    let mut store = runtime.store(format!("sha256:{}", &sha256[..12]), fuel, config, None);
     let raw = match tokio::time::timeout(runtime.limits().deadline + DEADLINE_GRACE, async {
         let mapper = pre.instantiate_async(&mut store).await?;
         mapper.call_describe(&mut store).await

@@ -64,6 +64,9 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
         Mapper::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Runtime(format!("linking the plugin imports: {e:#}")))?;
+        // Load the phone metadata now (a lazily parsed database), so the first
+        // guest that normalises a phone does not pay for it inside its deadline.
+        let _ = dialsync_phone::normalize("+14155550100", None);
         let ticker = EpochTicker::start(engine.clone())?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
@@ -134,8 +137,19 @@ impl Runtime {
     pub async fn inspect(&self, wasm: &[u8]) -> Result<(PluginInfo, String), PluginError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let pre = self.pre_for(&sha256, wasm)?;
-        let described = crate::plugin::describe(self, &pre, &sha256).await?;
+        let described = crate::plugin::describe(self, &pre, &sha256, Arc::default()).await?;
         Ok((described.info, sha256))
+    }
+
+    /// Compiles the component without loading it and returns the compiled
+    /// code as the on-disk cache would hold it (for measuring compile time and
+    /// compiled size; the in-memory and on-disk caches are not touched).
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, PluginError> {
+        check_component_header(wasm)?;
+        self.inner
+            .engine
+            .precompile_component(wasm)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))
     }
 
     fn pre_for(&self, sha256: &str, wasm: &[u8]) -> Result<MapperPre<CallState>, PluginError> {
@@ -182,8 +196,10 @@ impl Runtime {
         let state = CallState::new(plugin, limits.max_memory_bytes, config, genesys);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Fuel metering is enabled on the engine, so this cannot fail.
-        let _ = store.set_fuel(fuel);
+        if limits.fuel_per_record > 0 {
+            // Fuel metering is enabled on the engine, so this cannot fail.
+            let _ = store.set_fuel(fuel);
+        }
         let deadline = Instant::now() + limits.deadline;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {

@@ -1,30 +1,29 @@
 //! `dialsync plugin ...`: try a plugin on a records file, and manage the local
 //! plugin registry (install, list, info, remove).
 //!
-//! `plugin test` prints one JSON object per line on stdout. Each has `index`
-//! (the record's position, from 0) and `outcome`:
-//! - `change`: `externalId`, `operation` (`upsert`|`do-not-call`|`remove`),
-//!   `partial`, `callable`, `sourceUpdatedAt`, and `data` — the contact row
-//!   exactly as sent to Genesys (data columns, phone columns, `externalId`).
-//!   A source event touching several records prints one line per change, all
-//!   with the same `index` and a `change` ordinal (0, 1, ...).
-//! - `skip`: `reason`.
-//! - `reject`: `errors`, each `{field, code, message}` with `field` a JSON pointer.
-//! - `failed`: `plugin`, `limit` (the limit or rule broken) and `message`.
+//! `plugin test` streams the records file chunk by chunk (any size, bounded
+//! memory) through [`crate::plugin_test`] and prints one JSON object per line on
+//! stdout — the outcome lines documented at [`crate::plugin_test::outcome_lines`].
+//! Plugin logs and a summary go to stderr; `--json` prints the summary as JSON
+//! on stdout instead of the outcome lines. `--expect FILE` compares the outcome
+//! lines with a golden file (a readable diff, exit code 1 on any difference),
+//! `--update` rewrites it, `--profile N` names the N most expensive records.
 //!
-//! Plugin logs and a summary go to stderr. The exit code is non-zero only when
-//! the plugin or the records file cannot be used.
+//! The exit code is non-zero when the plugin or the records file cannot be used,
+//! or when the outcomes differ from `--expect`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
-use dialsync_plugin_host::{CompileCache, Limits, LoadedPlugin, MapReport, RecordOutcome, Runtime};
+use dialsync_plugin_host::{CompileCache, Limits, LoadedPlugin, Runtime};
 use serde_json::{Map, Value, json};
 
+use crate::plugin_new::Lang;
 use crate::plugin_registry::{PluginSource, Registry};
+use crate::plugin_test::{Event, ExpectReport, TestOptions, TestReport, test_file};
 
 /// Try plugins on records and manage installed plugins.
 #[derive(Debug, ClapArgs)]
@@ -50,6 +49,34 @@ enum Command {
         /// Plugin configuration `key=value` (value parsed as JSON when it is JSON, else a string).
         #[arg(long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
+        /// Records per guest call.
+        #[arg(long, default_value_t = crate::plugin_test::DEFAULT_CHUNK, value_parser = clap::value_parser!(usize))]
+        chunk: usize,
+        /// Golden outcome lines (JSON Lines as printed by `plugin test`) to compare
+        /// with; any difference is shown and makes the exit code 1.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+        /// Rewrite the --expect file with this run's outcome lines.
+        #[arg(long, requires = "expect")]
+        update: bool,
+        /// Print the run's summary as JSON on stdout instead of the outcome lines.
+        #[arg(long)]
+        json: bool,
+        /// Map each record in its own call and name the N most expensive ones.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
+        profile: Option<usize>,
+    },
+    /// Start a new plugin project (WIT, SDK, example mapping, fixtures with
+    /// golden outcomes, build command) that builds and passes its own tests.
+    New {
+        /// The plugin's name (lowercase letters, digits, dashes).
+        name: String,
+        /// The language of the project.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to create it (default `./NAME`); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Check a plugin component and add it to the local registry.
     Install {
@@ -104,12 +131,40 @@ fn run_inner(args: Args) -> anyhow::Result<()> {
                 plugin,
                 records,
                 config,
-            } => test(&runtime()?, &registry, &plugin, &records, &config).await,
+                chunk,
+                expect,
+                update,
+                json,
+                profile,
+            } => {
+                let options = TestOptions {
+                    chunk,
+                    expect,
+                    update,
+                    profile,
+                };
+                let loaded = load(&runtime()?, &registry, &plugin, parse_config(&config)?).await?;
+                test(&loaded, &records, &options, json).await
+            }
             Command::Install { file, config } => {
                 install(&runtime()?, &registry, &file, &config).await
             }
             Command::List => list(&runtime()?, &registry).await,
             Command::Info { plugin } => info(&runtime()?, &registry, &plugin).await,
+            Command::New { name, lang, dir } => {
+                let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+                let project = crate::plugin_new::create(&name, lang, &dir)?;
+                println!(
+                    "created a {} plugin project in {} ({} files)\n\n  cd {}\n  {}\n  {}",
+                    lang.display_name(),
+                    project.dir.display(),
+                    project.files.len(),
+                    project.dir.display(),
+                    project.build,
+                    project.test
+                );
+                Ok(())
+            }
             Command::Remove { name } => {
                 let removed = registry.remove(&name)?;
                 println!(
@@ -160,154 +215,127 @@ async fn load(
 }
 
 async fn test(
-    runtime: &Runtime,
-    registry: &Registry,
-    reference: &str,
+    plugin: &LoadedPlugin,
     path: &Path,
-    config: &[String],
+    options: &TestOptions,
+    json_summary: bool,
 ) -> anyhow::Result<()> {
-    let records = read_records(path)?;
-    let plugin = load(runtime, registry, reference, parse_config(config)?).await?;
-    let started = Instant::now();
-    let report = plugin.map_with_report(&records, None).await;
-    let elapsed = started.elapsed();
-    for line in &report.logs {
-        eprintln!("[{} {}] {}", plugin.info().id(), line.level, line.message);
+    let id = plugin.info().id();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write_error = None;
+    let report = test_file(plugin, path, options, |event| match event {
+        Event::Log(line) => eprintln!("[{id} {}] {}", line.level, line.message),
+        Event::Outcome { lines, .. } if !json_summary && write_error.is_none() => {
+            for line in lines {
+                if let Err(e) = writeln!(stdout, "{line}") {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        Event::Outcome { .. } => {}
+    })
+    .await?;
+    if let Some(e) = write_error {
+        return Err(e).context("writing to stdout");
     }
     if report.logs_dropped > 0 {
-        eprintln!(
-            "[{}] {} more log lines dropped",
-            plugin.info().id(),
-            report.logs_dropped
-        );
+        eprintln!("[{id}] {} more log lines dropped", report.logs_dropped);
     }
-    for (index, outcome) in report.outcomes.iter().enumerate() {
-        for line in outcome_lines(index, outcome) {
-            println!("{line}");
+    if json_summary {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    }
+    stdout.flush().context("writing to stdout")?;
+    drop(stdout);
+    eprintln!("{}", summary(&report));
+    if let Some(slowest) = &report.slowest {
+        eprintln!("most expensive records (fuel, wall time incl. a fresh instance):");
+        for s in slowest {
+            eprintln!(
+                "  record {:>8}  {:>12} fuel  {:>8} µs  {}",
+                s.index, s.fuel, s.micros, s.outcome
+            );
         }
     }
-    eprintln!("{}", summary(&plugin, &report, elapsed));
+    if let Some(updated) = &report.updated {
+        eprintln!(
+            "wrote the outcomes of {} records to {}",
+            report.records,
+            updated.display()
+        );
+    }
+    if let Some(expect) = &report.expect {
+        print_expect(expect, report.updated.is_some());
+        if !report.passed() {
+            bail!(
+                "{} of {} records differ from {}{}",
+                expect.mismatched,
+                report.records,
+                expect.file.display(),
+                if expect.extra_expected > 0 {
+                    format!(
+                        " and it has {} records more than the input",
+                        expect.extra_expected
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
     Ok(())
 }
 
-fn outcome_lines(index: usize, outcome: &RecordOutcome) -> Vec<Value> {
-    match outcome {
-        RecordOutcome::Change { changes } => changes
-            .iter()
-            .enumerate()
-            .map(|(k, c)| {
-                let mut line = json!({
-                    "index": index,
-                    "outcome": "change",
-                    "externalId": c.external_id,
-                    "operation": c.operation.as_str(),
-                    "partial": c.partial,
-                    "callable": c.callable,
-                    "sourceUpdatedAt": c.source_updated_at,
-                    "data": c.row(),
-                });
-                if changes.len() > 1 {
-                    line["change"] = json!(k);
-                }
-                line
-            })
-            .collect(),
-        RecordOutcome::Skip { reason } => {
-            vec![json!({"index": index, "outcome": "skip", "reason": reason})]
+fn print_expect(expect: &ExpectReport, updating: bool) {
+    let shown = expect.diffs.len() as u64;
+    for d in &expect.diffs {
+        eprintln!("record {} differs from {}:", d.index, expect.file.display());
+        for line in &d.differences {
+            eprintln!("    {line}");
         }
-        RecordOutcome::Reject { errors } => {
-            vec![json!({"index": index, "outcome": "reject", "errors": errors})]
-        }
-        RecordOutcome::Failed(f) => vec![json!({
-            "index": index,
-            "outcome": "failed",
-            "plugin": f.plugin,
-            "limit": f.kind.as_str(),
-            "message": f.message,
-        })],
+    }
+    if expect.mismatched > shown {
+        eprintln!(
+            "... and {} more records differ (first {shown} shown)",
+            expect.mismatched - shown
+        );
+    }
+    if expect.passed() {
+        eprintln!(
+            "all {} records match {}",
+            expect.matched,
+            expect.file.display()
+        );
+    } else if updating {
+        eprintln!(
+            "{} records changed; {} rewritten",
+            expect.mismatched + expect.extra_expected,
+            expect.file.display()
+        );
     }
 }
 
-fn summary(plugin: &LoadedPlugin, report: &MapReport, elapsed: std::time::Duration) -> String {
-    let (mut change, mut skip, mut reject, mut failed) = (0, 0, 0, 0);
-    for o in &report.outcomes {
-        match o {
-            RecordOutcome::Change { .. } => change += 1,
-            RecordOutcome::Skip { .. } => skip += 1,
-            RecordOutcome::Reject { .. } => reject += 1,
-            RecordOutcome::Failed(_) => failed += 1,
-        }
-    }
+fn summary(report: &TestReport) -> String {
+    let o = &report.outcomes;
     format!(
-        "{}: {} records: {change} change, {skip} skip, {reject} reject, {failed} failed in {:.1} ms; fuel {}; peak memory {} KiB",
-        plugin.info().id(),
-        report.outcomes.len(),
-        elapsed.as_secs_f64() * 1000.0,
-        report.stats.fuel_used,
-        report.stats.peak_memory_bytes / 1024,
+        "{}: {} records: {} change, {} skip, {} reject, {} failed in {:.1} ms ({:.1} µs/record, {} guest calls); fuel {}; peak guest memory {} KiB{}",
+        report.plugin,
+        report.records,
+        o.change,
+        o.skip,
+        o.reject,
+        o.failed,
+        report.elapsed_ms,
+        report.micros_per_record,
+        report.guest_calls,
+        report.fuel_used,
+        report.peak_guest_memory_bytes / 1024,
+        report
+            .peak_host_rss_bytes
+            .map(|b| format!("; peak host RSS {} MiB", b >> 20))
+            .unwrap_or_default(),
     )
-}
-
-/// Reads a records file in any of the accepted shapes; errors name the file and line.
-fn read_records(path: &Path) -> anyhow::Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_records(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
-}
-
-fn parse_records(text: &str) -> Result<Vec<Value>, String> {
-    let trimmed = text.trim_start();
-    if trimmed.is_empty() {
-        return Err("the file is empty".into());
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(records)) => Ok(records),
-        Ok(Value::Object(mut object)) => {
-            for envelope in ["result", "records"] {
-                if let Some(Value::Array(records)) = object.remove(envelope) {
-                    return Ok(records);
-                }
-            }
-            Ok(vec![Value::Object(object)])
-        }
-        Ok(other) => Err(format!(
-            "expected records (an array or objects), found {}",
-            kind(&other)
-        )),
-        // Not one JSON document: JSON Lines, unless it is clearly a broken array.
-        Err(e) if trimmed.starts_with('[') => {
-            Err(format!("line {} column {}: {e}", e.line(), e.column()))
-        }
-        Err(_) => {
-            let mut records = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let value: Value = serde_json::from_str(line).map_err(|e| {
-                    let message = e.to_string();
-                    // serde_json appends its own position within the line.
-                    let reason = message
-                        .rsplit_once(" at line ")
-                        .map_or(message.as_str(), |(r, _)| r);
-                    format!("line {} column {}: {reason}", n + 1, e.column())
-                })?;
-                records.push(value);
-            }
-            Ok(records)
-        }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 async fn install(
@@ -369,36 +397,6 @@ async fn info(runtime: &Runtime, registry: &Registry, reference: &str) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_in_every_shape() {
-        assert_eq!(parse_records(r#"[{"a":1},{"a":2}]"#).unwrap().len(), 2);
-        assert_eq!(
-            parse_records("{\"a\":1}\n\n{\"a\":2}\n{\"a\":3}\n")
-                .unwrap()
-                .len(),
-            3
-        );
-        assert_eq!(parse_records(r#"{"a":1}"#).unwrap(), vec![json!({"a": 1})]);
-        assert_eq!(
-            parse_records(r#"{"result":[{"sys_id":"x"}]}"#).unwrap(),
-            vec![json!({"sys_id": "x"})]
-        );
-        assert_eq!(
-            parse_records(r#"{"totalSize":1,"done":true,"records":[{"Id":"x"}]}"#).unwrap(),
-            vec![json!({"Id": "x"})]
-        );
-    }
-
-    #[test]
-    fn bad_records_name_the_line() {
-        let err = parse_records("{\"a\":1}\n{\"a\":\n").unwrap_err();
-        assert!(err.starts_with("line 2 "), "{err}");
-        let err = parse_records("[\n{\"a\":1},\n{oops}\n]").unwrap_err();
-        assert!(err.starts_with("line 3 "), "{err}");
-        assert!(parse_records("   ").is_err());
-        assert!(parse_records("42").is_err());
-    }
 
     #[test]
     fn config_pairs() {

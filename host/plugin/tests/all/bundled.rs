@@ -198,3 +198,26 @@ async fn servicenow_external_ids_are_stable_and_unique() {
 async fn salesforce_external_ids_are_stable_and_unique() {
     stable_and_unique("salesforce", salesforce_record).await;
 }
+
+#[tokio::test]
+async fn a_configurable_plugin_declares_the_columns_of_its_configuration() {
+    let config = json!({
+        "columns": {"givenName": "first_name"},
+        "phone_fields": {"tel": "phone"},
+        "default_region": "US"
+    });
+    let plugin = crate::runtime()
+        .load(dialsync_bundled_plugins::CUSTOM_CRM, config)
+        .await
+        .expect("custom-crm loads with its configuration");
+    assert_eq!(plugin.info().columns, ["externalId", "givenName", "tel"]);
+    assert_eq!(plugin.info().phone_columns, ["tel"]);
+    let record = json!({"id": "C1", "updated_at": "2026-11-20T14:01:07Z",
+                        "first_name": "Ann", "phone": "(281) 332-2575"});
+    let out = plugin.map(&[record], None).await;
+    let RecordOutcome::Change { changes } = &out[0] else {
+        panic!("expected a change, got {:?}", out[0]);
+    };
+    assert_eq!(changes[0].columns["givenName"], "Ann");
+    assert_eq!(changes[0].phones[0].number, "+12813322575");
+}

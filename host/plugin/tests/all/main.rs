@@ -5,6 +5,7 @@ mod actions;
 mod bundled;
 mod compile_cache;
 mod hostile;
+mod languages;
 mod loading;
 
 use std::sync::{Arc, OnceLock};
