@@ -190,7 +190,7 @@ async fn test(
     Ok(())
 }
 
-fn outcome_lines(index: usize, outcome: &RecordOutcome) -> Vec<Value> {
+pub(crate) fn outcome_lines(index: usize, outcome: &RecordOutcome) -> Vec<Value> {
     match outcome {
         RecordOutcome::Change { changes } => changes
             .iter()
@@ -255,7 +255,7 @@ fn read_records(path: &Path) -> anyhow::Result<Vec<Value>> {
     parse_records(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-fn parse_records(text: &str) -> Result<Vec<Value>, String> {
+pub(crate) fn parse_records(text: &str) -> Result<Vec<Value>, String> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err("the file is empty".into());
