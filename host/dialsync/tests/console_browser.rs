@@ -46,8 +46,6 @@ async fn console_in_a_real_browser() {
         "the session cookie is HttpOnly"
     );
     b.wait_text("#sources-table", LAB).await;
-    b.wait_text("#org-cards", "token valid").await;
-    b.screenshots("overview").await;
 
     // Plugins: upload the hostile test plugin (a real component, not bundled).
     let wasm = lab.dir.path().join("hostile.wasm");
@@ -117,7 +115,7 @@ async fn console_in_a_real_browser() {
 
     // Roll back: the source runs custom-crm again and maps its records again.
     c.goto(&lab.url("/console#plugins")).await.unwrap();
-    b.wait_text(&format!("tr[data-source='{LAB}']"), "swap hostile@0.1.0")
+    b.wait_text(&format!("tr[data-source='{LAB}']"), "→ hostile@0.1.0")
         .await;
     c.find(Locator::Css(&format!("tr[data-source='{LAB}'] .rollback-btn")))
         .await
@@ -128,7 +126,7 @@ async fn console_in_a_real_browser() {
     b.wait_text("#swap-result", "rolled back hostile@0.1.0 → custom-crm@")
         .await;
     let crm = json!({"id": "R1", "updated_at": "2026-11-20T14:01:07Z", "first_name": "Rita",
-        "last_name": "Back", "phone": "(281) 332-2575", "country": "US"});
+        "last_name": "Back", "email": "rita@example.com", "phone": "(281) 332-2575", "country": "US"});
     assert_eq!(lab.webhook(&crm).await, 202);
     lab.wait_idle().await;
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
@@ -145,6 +143,13 @@ async fn console_in_a_real_browser() {
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
     assert_eq!(contacts[LOCKED].data["name"], "renamed after replay");
     assert!(lab.state.engine.dead_letters().await.unwrap().is_empty());
+
+    // The overview after all that: activity, the org's token, the chart.
+    c.goto(&lab.url("/console#overview")).await.unwrap();
+    b.wait_text("#org-cards", "token valid").await;
+    let org = b.wait_text("#org-cards", "Rate budget").await;
+    assert!(org.contains("req/min"), "{org}");
+    b.screenshots("overview").await;
 
     // Data actions: the exported definitions.
     c.goto(&lab.url("/console#actions")).await.unwrap();

@@ -45,7 +45,7 @@ impl RateSampler {
         q.push_back((now, total));
         let (t0, n0) = *q.front()?;
         let secs = now.duration_since(t0).as_secs_f64();
-        (secs >= 1.0).then(|| ((total.saturating_sub(n0)) as f64 * 60.0 / secs, secs))
+        (secs >= 1.0).then(|| (total.saturating_sub(n0) as f64 * 60.0 / secs, secs))
     }
 }
 
@@ -182,7 +182,7 @@ mod tests {
         let (rate, secs) = s
             .sample_at("acme", 190, t0 + Duration::from_secs(120))
             .unwrap();
-        assert_eq!(secs, 90.0, "the oldest sample younger than a minute bounds the window");
+        assert_eq!(secs, 90.0, "the newest sample at least a minute old is the base");
         assert!((rate - 40.0).abs() < 1e-9, "{rate}");
     }
 }

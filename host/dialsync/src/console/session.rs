@@ -172,10 +172,10 @@ impl Sessions {
 /// `same-origin` when present, and `Origin`, when present, must name the `Host` served.
 /// (Clients that send neither — curl, scripts — still need the session and CSRF token.)
 pub fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return Err(Refusal::CrossSite);
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && site.as_bytes() != b"same-origin"
+    {
+        return Err(Refusal::CrossSite);
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().map_err(|_| Refusal::CrossSite)?;

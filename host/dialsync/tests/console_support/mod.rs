@@ -379,6 +379,10 @@ impl Lab {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 303);
         let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(set_cookie.contains(attr), "{set_cookie}");
+        }
+        assert!(!set_cookie.contains(ADMIN_TOKEN), "the cookie is not the token");
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let page = self
             .http

@@ -121,8 +121,9 @@
         const used = rate.usedPerMinute;
         const pct = used == null ? null : Math.min(100, Math.round((used / rate.limitPerMinute) * 100));
         const token = o.token || { state: "missing" };
+        const tokenText = { valid: "valid", missing: "none yet", due: "due for refresh", fetching: "fetching" }[token.state] || token.state;
         cards.append(h("article.card", { "aria-label": "Org " + o.name },
-          h("h3", {}, h("span", {}, o.name), badge("token " + token.state, token.state)),
+          h("h3", {}, h("span", {}, o.name), badge("token " + tokenText, token.state)),
           h("dl.kv", {},
             h("dt", {}, "Sources"), h("dd", {}, o.sources.join(", ")),
             h("dt", {}, "Last hour"), h("dd", {}, counts(o.lastHour)),
@@ -133,7 +134,7 @@
               pct == null ? `${fmt(rate.limitPerMinute)}/min (measuring…)` : `${fmt(used)} of ${fmt(rate.limitPerMinute)} req/min (${pct}%)`,
               pct == null ? null : h("div.meter", { role: "meter", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": "rate budget used" }, h("span", { style: `width:${pct}%` })),
               h("div.muted", {}, `429s ${fmt(rate.rateLimited)} · retries ${fmt(rate.retries)} · 409s ${fmt(rate.conflicts)}`)),
-            h("dt", {}, "Token"), h("dd", {}, token.state === "valid" ? `valid, refresh in ${token.refreshInSecs}s` : token.state),
+            h("dt", {}, "Token"), h("dd", {}, token.state === "valid" ? `valid, refreshed in ${token.refreshInSecs} s` : tokenText),
             h("dt", {}, "Last error"), h("dd", {}, lastError(o.lastError))),
           chart(o.hourly, "org " + o.name)));
       }
