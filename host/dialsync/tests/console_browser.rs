@@ -25,12 +25,27 @@ async fn console_in_a_real_browser() {
     // Not logged in: the app sends the browser to the login form.
     c.goto(&lab.url("/console")).await.unwrap();
     b.wait("#login-form").await;
-    assert!(c.current_url().await.unwrap().path().ends_with("/console/login"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login")
+    );
     b.screenshots("login").await;
 
     // A wrong token is refused: the form again, with the reason, and no session.
-    b.wait("#token").await.send_keys("not-the-token").await.unwrap();
-    c.find(Locator::Css("#login-submit")).await.unwrap().click().await.unwrap();
+    b.wait("#token")
+        .await
+        .send_keys("not-the-token")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let error = b.wait_text("#login-error", "Wrong admin token").await;
     assert!(!error.contains(ADMIN_TOKEN));
     c.goto(&lab.url("/console")).await.unwrap();
@@ -38,11 +53,19 @@ async fn console_in_a_real_browser() {
 
     // The right token: the overview, refreshed live.
     b.wait("#token").await.send_keys(ADMIN_TOKEN).await.unwrap();
-    c.find(Locator::Css("#login-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait_text("#overview-status", "Updated").await;
     let cookie_seen_by_js = b.js("return document.cookie").await;
     assert!(
-        !cookie_seen_by_js.as_str().unwrap().contains("dialsync_console"),
+        !cookie_seen_by_js
+            .as_str()
+            .unwrap()
+            .contains("dialsync_console"),
         "the session cookie is HttpOnly"
     );
     b.wait_text("#sources-table", LAB).await;
@@ -57,21 +80,40 @@ async fn console_in_a_real_browser() {
         .send_keys(wasm.to_str().unwrap())
         .await
         .unwrap();
-    c.find(Locator::Css("#upload-submit")).await.unwrap().click().await.unwrap();
-    b.wait_text("#upload-result", "Installed hostile 0.1.0").await;
+    c.find(Locator::Css("#upload-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("#upload-result", "Installed hostile 0.1.0")
+        .await;
     b.wait_text("#plugins-table", "hostile").await;
 
     // Try it on a sample: one change, one rejected with the field error marked.
-    b.wait("#test-plugin").await.select_by_value("hostile").await.unwrap();
+    b.wait("#test-plugin")
+        .await
+        .select_by_value("hostile")
+        .await
+        .unwrap();
     let sample = r#"[{"mode": "ok", "id": "7"}, {"mode": "bogus", "id": "8"}]"#;
     let area = b.wait("#test-sample").await;
     area.clear().await.unwrap();
     area.send_keys(sample).await.unwrap();
-    c.find(Locator::Css("#test-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#test-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait("#test-table").await;
-    let change = b.wait_text("#test-table tr[data-outcome='change']", "h_7").await;
+    let change = b
+        .wait_text("#test-table tr[data-outcome='change']", "h_7")
+        .await;
     assert!(change.contains("Hostile 7"), "{change}");
-    let reject = b.wait_text("#test-table tr[data-outcome='reject']", "/mode").await;
+    let reject = b
+        .wait_text("#test-table tr[data-outcome='reject']", "/mode")
+        .await;
     assert!(reject.contains("unknown mode"), "{reject}");
     let marked = c
         .find(Locator::Css("#test-table tr[data-outcome='reject'] mark"))
@@ -86,7 +128,11 @@ async fn console_in_a_real_browser() {
 
     // Hot-swap the lab source onto it; new webhooks are mapped by it.
     let swap_select = format!("#swap-{LAB}");
-    b.wait(&swap_select).await.select_by_value("hostile").await.unwrap();
+    b.wait(&swap_select)
+        .await
+        .select_by_value("hostile")
+        .await
+        .unwrap();
     c.find(Locator::Css(&format!("tr[data-source='{LAB}'] .swap-btn")))
         .await
         .unwrap()
@@ -104,25 +150,36 @@ async fn console_in_a_real_browser() {
     // Records: the swapped-in plugin's contact, its history and its Genesys row.
     c.goto(&lab.url("/console#records")).await.unwrap();
     b.wait("#records-q").await.send_keys("h_42").await.unwrap();
-    c.find(Locator::Css("#records-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#records-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let card = b
-        .wait_text("article.contact[data-external-id='h_42']", "History (1 changes)")
+        .wait_text(
+            "article.contact[data-external-id='h_42']",
+            "History (1 changes)",
+        )
         .await;
     assert!(card.contains("applied"), "{card}");
     assert!(card.contains(LAB), "{card}");
-    b.wait_text("article.contact .genesys-now", "Hostile 42").await;
+    b.wait_text("article.contact .genesys-now", "Hostile 42")
+        .await;
     b.screenshots("records").await;
 
     // Roll back: the source runs custom-crm again and maps its records again.
     c.goto(&lab.url("/console#plugins")).await.unwrap();
     b.wait_text(&format!("tr[data-source='{LAB}']"), "→ hostile@0.1.0")
         .await;
-    c.find(Locator::Css(&format!("tr[data-source='{LAB}'] .rollback-btn")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(&format!(
+        "tr[data-source='{LAB}'] .rollback-btn"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     b.wait_text("#swap-result", "rolled back hostile@0.1.0 → custom-crm@")
         .await;
     let crm = json!({"id": "R1", "updated_at": "2026-11-20T14:01:07Z", "first_name": "Rita",
@@ -135,9 +192,17 @@ async fn console_in_a_real_browser() {
     // Dead letters: the record the dialer held, replayed → applied in the emulator.
     c.goto(&lab.url("/console#deadletters")).await.unwrap();
     let row = b.wait_text("#dl-table tbody", LOCKED).await;
-    assert!(row.contains("409") || row.to_lowercase().contains("in use"), "{row}");
+    assert!(
+        row.contains("409") || row.to_lowercase().contains("in use"),
+        "{row}"
+    );
     b.screenshots("deadletters").await;
-    c.find(Locator::Css("#dl-table .replay-one")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#dl-table .replay-one"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait_text("#dl-result", "Replayed 1 dead letter").await;
     b.wait_text("#replay-outcomes", "applied").await;
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
@@ -160,7 +225,12 @@ async fn console_in_a_real_browser() {
     b.screenshots("actions").await;
 
     // Log out: the session is gone server-side.
-    c.find(Locator::Css(".logout button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(".logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait("#login-form").await;
     let status = b
         .js("const r = new XMLHttpRequest(); r.open('GET', '/console/api/overview', false); r.send(); return r.status;")
@@ -239,7 +309,12 @@ async fn cross_site_writes_are_refused() {
     let c = &browser.client;
     c.goto(&lab.url("/console/login")).await.unwrap();
     b.wait("#token").await.send_keys(ADMIN_TOKEN).await.unwrap();
-    c.find(Locator::Css("#login-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait_text("#overview-status", "Updated").await;
 
     let evil = format!("http://localhost:{attacker_port}/");
@@ -260,7 +335,8 @@ async fn cross_site_writes_are_refused() {
     // A cross-site login (login CSRF) is refused too, even with the right token.
     c.goto(&evil).await.unwrap();
     b.wait("#go-login").await.click().await.unwrap();
-    b.wait_text("#login-error", "Cross-site login refused").await;
+    b.wait_text("#login-error", "Cross-site login refused")
+        .await;
 
     browser.client.clone().close().await.unwrap();
     drop(browser);

@@ -66,11 +66,22 @@ async fn overview_with_100_sources_weight_and_first_render() {
     let c = &browser.client;
     c.goto(&lab.url("/console/login")).await.unwrap();
     b.wait("#token").await.send_keys(ADMIN_TOKEN).await.unwrap();
-    c.find(Locator::Css("#login-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.wait_text("#overview-status", "Updated").await;
 
-    println!("\nconsole overview, 100 sources ({} changes), headless Chromium on loopback", EXTRA_SOURCES * CHANGES_PER_SOURCE);
-    println!("{:<6} {:>10} {:>10} {:>14} {:>12} {:>12}", "load", "FCP ms", "DCL ms", "rendered ms", "bytes", "requests");
+    println!(
+        "\nconsole overview, 100 sources ({} changes), headless Chromium on loopback",
+        EXTRA_SOURCES * CHANGES_PER_SOURCE
+    );
+    println!(
+        "{:<6} {:>10} {:>10} {:>14} {:>12} {:>12}",
+        "load", "FCP ms", "DCL ms", "rendered ms", "bytes", "requests"
+    );
     for run in 1..=3 {
         // A cold load each time: no HTTP cache, a fresh document.
         b.js("performance.clearMarks(); return 0").await;
@@ -110,10 +121,19 @@ return { fcp: fcp ? fcp.startTime : null, dcl: nav.domContentLoadedEventEnd,
             num("requests")
         );
         if run == 3 {
-            println!("  html {} B, overview JSON {} B, files {}", m["html"], m["overview"], m["files"]);
-            println!("  shipped assets (uncompressed, in the binary): {} B", dialsync::console::assets::shipped_bytes());
+            println!(
+                "  html {} B, overview JSON {} B, files {}",
+                m["html"], m["overview"], m["files"]
+            );
+            println!(
+                "  shipped assets (uncompressed, in the binary): {} B",
+                dialsync::console::assets::shipped_bytes()
+            );
         }
-        assert!(m["rendered"].as_f64().is_some(), "the overview rendered: {m}");
+        assert!(
+            m["rendered"].as_f64().is_some(),
+            "the overview rendered: {m}"
+        );
     }
     b.screenshots("overview-100-sources").await;
 

@@ -84,14 +84,20 @@ pub async fn records(
     let mut results = Vec::new();
     for key in keys {
         let k = key.clone();
-        let Some(history) = console.data.read(move |d| d.history(&k)).await.map_err(journal)?
+        let Some(history) = console
+            .data
+            .read(move |d| d.history(&k))
+            .await
+            .map_err(journal)?
         else {
             continue;
         };
         let genesys = current_contact(&console, &key).await;
         results.push(json!({"history": history, "genesys": genesys}));
     }
-    Ok(Json(json!({"query": q, "matchedBy": matched_by, "results": results})))
+    Ok(Json(
+        json!({"query": q, "matchedBy": matched_by, "results": results}),
+    ))
 }
 
 /// The contact as Genesys holds it, read through the org's client.
@@ -134,9 +140,7 @@ pub async fn changes(
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse::<i64>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad-seqs", format!("seqs: {e}"))
-        })?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-seqs", format!("seqs: {e}")))?;
     let states = console
         .data
         .read(move |d| d.changes(&seqs))
@@ -214,19 +218,17 @@ pub async fn replay(
         }
     };
     let open = console.app.engine.dead_letters().await.map_err(journal)?;
-    let (replayed, unknown) = console
-        .app
-        .engine
-        .replay(ids)
-        .await
-        .map_err(journal)?;
+    let (replayed, unknown) = console.app.engine.replay(ids).await.map_err(journal)?;
     console.app.work_ready.notify_one();
     let seqs: Vec<i64> = open
         .iter()
         .filter(|d| replayed.contains(&d.id))
         .flat_map(|d| d.seqs.iter().copied())
         .collect();
-    tracing::info!(replayed = replayed.len(), "dead letters replayed from the console");
+    tracing::info!(
+        replayed = replayed.len(),
+        "dead letters replayed from the console"
+    );
     Ok(Json(
         json!({"replayed": replayed, "unknown": unknown, "seqs": seqs}),
     ))

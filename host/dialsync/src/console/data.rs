@@ -233,7 +233,11 @@ impl ConsoleData {
              WHERE seq >= ?2 AND accepted_at > ?3 GROUP BY source, (?1 - accepted_at) / 3600000",
         )?;
         let rows = stmt.query_map(params![now_ms, lo, since], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         for row in rows {
             let (source, age, n) = row?;
@@ -462,10 +466,22 @@ mod tests {
         let now = 1_800_000_000_000_i64;
         let mut j = Journal::open(&path).unwrap();
         // Three days ago (outside the window), two hours ago, and just now.
-        j.accept("crm", "L", &[change("OLD", "+14155550100")], None, now - 3 * 24 * HOUR_MS)
-            .unwrap();
-        j.accept("crm", "L", &[change("A", "+14155550101")], None, now - 2 * HOUR_MS - 5)
-            .unwrap();
+        j.accept(
+            "crm",
+            "L",
+            &[change("OLD", "+14155550100")],
+            None,
+            now - 3 * 24 * HOUR_MS,
+        )
+        .unwrap();
+        j.accept(
+            "crm",
+            "L",
+            &[change("A", "+14155550101")],
+            None,
+            now - 2 * HOUR_MS - 5,
+        )
+        .unwrap();
         j.accept("crm", "L", &[change("B", "+14155550102")], None, now - 1000)
             .unwrap();
         j.accept("other", "M", &[change("C", "+14155550103")], None, now - 10)
@@ -487,7 +503,11 @@ mod tests {
         assert_eq!(by_crm[0].external_id, "B");
         let by_phone = data.search(SearchBy::Phone, "+14155550103", 10).unwrap();
         assert_eq!(by_phone[0].list_id, "M");
-        assert!(data.search(SearchBy::Phone, "+1999", 10).unwrap().is_empty());
+        assert!(
+            data.search(SearchBy::Phone, "+1999", 10)
+                .unwrap()
+                .is_empty()
+        );
 
         let h = data.history(&by_id[0]).unwrap().unwrap();
         assert_eq!(h.changes.len(), 1);
@@ -508,8 +528,14 @@ mod tests {
         let path = dir.path().join("journal.db");
         let mut j = Journal::open(&path).unwrap();
         for t in 0..50 {
-            j.accept("s", "L", &[change(&format!("K{t}"), "+14155550100")], None, t * 10)
-                .unwrap();
+            j.accept(
+                "s",
+                "L",
+                &[change(&format!("K{t}"), "+14155550100")],
+                None,
+                t * 10,
+            )
+            .unwrap();
         }
         let conn = ConsoleData::new(&path).conn().unwrap();
         assert_eq!(first_seq_since(&conn, 0).unwrap(), 1);

@@ -57,13 +57,16 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/api/overview", get(overview::overview))
         .route(
             "/console/api/plugins",
-            get(plugins::list).post(plugins::upload).layer(DefaultBodyLimit::max(
-                crate::server::MAX_PLUGIN_BYTES,
-            )),
+            get(plugins::list)
+                .post(plugins::upload)
+                .layer(DefaultBodyLimit::max(crate::server::MAX_PLUGIN_BYTES)),
         )
         .route("/console/api/plugins/test", post(plugins::test))
         .route("/console/api/sources/{source}/plugin", post(plugins::swap))
-        .route("/console/api/sources/{source}/rollback", post(plugins::rollback))
+        .route(
+            "/console/api/sources/{source}/rollback",
+            post(plugins::rollback),
+        )
         .route("/console/api/records", get(api::records))
         .route("/console/api/changes", get(api::changes))
         .route("/console/api/deadletters", get(api::dead_letters))
@@ -76,7 +79,10 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/console", get(assets::app))
         .route("/console/", get(assets::app))
-        .route("/console/login", get(assets::login_page_get).post(assets::login))
+        .route(
+            "/console/login",
+            get(assets::login_page_get).post(assets::login),
+        )
         .route("/console/logout", post(assets::logout))
         .route("/console/assets/{file}", get(assets::static_file))
         .merge(api)
@@ -148,7 +154,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -39,7 +39,10 @@ impl RateSampler {
     fn sample_at(&self, org: &str, total: u64, now: Instant) -> Option<(f64, f64)> {
         let mut all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         let q = all.entry(org.to_owned()).or_default();
-        while q.len() > 1 && q.get(1).is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW) {
+        while q.len() > 1
+            && q.get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
+        {
             q.pop_front();
         }
         q.push_back((now, total));
@@ -175,14 +178,19 @@ mod tests {
         let s = RateSampler::default();
         let t0 = Instant::now();
         assert_eq!(s.sample_at("acme", 100, t0), None);
-        let (rate, secs) = s.sample_at("acme", 130, t0 + Duration::from_secs(30)).unwrap();
+        let (rate, secs) = s
+            .sample_at("acme", 130, t0 + Duration::from_secs(30))
+            .unwrap();
         assert_eq!((rate, secs), (60.0, 30.0));
         // Two minutes on, only samples of the last minute count.
         s.sample_at("acme", 160, t0 + Duration::from_secs(90));
         let (rate, secs) = s
             .sample_at("acme", 190, t0 + Duration::from_secs(120))
             .unwrap();
-        assert_eq!(secs, 90.0, "the newest sample at least a minute old is the base");
+        assert_eq!(
+            secs, 90.0,
+            "the newest sample at least a minute old is the base"
+        );
         assert!((rate - 40.0).abs() < 1e-9, "{rate}");
     }
 }

@@ -108,7 +108,9 @@ pub async fn list(State(console): State<Arc<Console>>) -> Result<Json<Value>, Ap
                 "name": name, "version": info.version, "sha256": sha256,
                 "columns": info.columns, "kind": "bundled",
             })),
-            Err(e) => bundled.push(json!({"name": name, "kind": "bundled", "error": e.to_string()})),
+            Err(e) => {
+                bundled.push(json!({"name": name, "kind": "bundled", "error": e.to_string()}))
+            }
         }
     }
     let installed: Vec<Value> = app
@@ -182,9 +184,14 @@ pub async fn test(
         ));
     }
     let config = req.config.unwrap_or_else(|| json!({}));
-    let slot = load_plugin(&console.app.runtime, &console.app.registry, &req.plugin, config)
-        .await
-        .map_err(|e| bad_request("plugin-refused", format!("plugin {:?}: {e}", req.plugin)))?;
+    let slot = load_plugin(
+        &console.app.runtime,
+        &console.app.registry,
+        &req.plugin,
+        config,
+    )
+    .await
+    .map_err(|e| bad_request("plugin-refused", format!("plugin {:?}: {e}", req.plugin)))?;
     let started = std::time::Instant::now();
     let report = slot.plugin.map_with_report(&records, None).await;
     let elapsed = started.elapsed();
@@ -262,14 +269,22 @@ pub async fn swap(
         .ok_or_else(|| unknown_source(&source))?;
     let current = src.plugin();
     let config = req.config.unwrap_or_else(|| current.config.clone());
-    let slot = load_plugin(&console.app.runtime, &console.app.registry, &req.plugin, config)
-        .await
-        .map_err(|e| {
-            bad_request(
-                "plugin-refused",
-                format!("source {source:?} keeps {}: {e}", current.plugin.info().id()),
-            )
-        })?;
+    let slot = load_plugin(
+        &console.app.runtime,
+        &console.app.registry,
+        &req.plugin,
+        config,
+    )
+    .await
+    .map_err(|e| {
+        bad_request(
+            "plugin-refused",
+            format!(
+                "source {source:?} keeps {}: {e}",
+                current.plugin.info().id()
+            ),
+        )
+    })?;
     Ok(Json(swap_in(&console, &source, slot, "swap")))
 }
 

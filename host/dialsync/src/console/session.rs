@@ -75,7 +75,8 @@ fn random_id() -> String {
 }
 
 fn alive(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.last_seen) < IDLE_TIMEOUT && now.duration_since(s.created) < ABSOLUTE_TIMEOUT
+    now.duration_since(s.last_seen) < IDLE_TIMEOUT
+        && now.duration_since(s.created) < ABSOLUTE_TIMEOUT
 }
 
 impl Sessions {
@@ -247,14 +248,20 @@ mod tests {
         assert!(sessions.check_write(&ok).is_ok());
         let mut cross = ok.clone();
         cross.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert_eq!(sessions.check_write(&cross).unwrap_err(), Refusal::CrossSite);
+        assert_eq!(
+            sessions.check_write(&cross).unwrap_err(),
+            Refusal::CrossSite
+        );
         let mut evil = ok.clone();
         evil.insert("origin", HeaderValue::from_static("http://evil.example"));
         evil.remove("sec-fetch-site");
         assert_eq!(sessions.check_write(&evil).unwrap_err(), Refusal::CrossSite);
         let mut no_csrf = ok.clone();
         no_csrf.remove(CSRF_HEADER);
-        assert_eq!(sessions.check_write(&no_csrf).unwrap_err(), Refusal::BadCsrf);
+        assert_eq!(
+            sessions.check_write(&no_csrf).unwrap_err(),
+            Refusal::BadCsrf
+        );
         let mut wrong = ok.clone();
         wrong.insert(CSRF_HEADER, HeaderValue::from_static("00"));
         assert_eq!(sessions.check_write(&wrong).unwrap_err(), Refusal::BadCsrf);

@@ -126,13 +126,11 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
         });
-        let client = ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(caps.as_object().unwrap().clone())
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session starts");
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session starts");
         Browser {
             client,
             driver,
@@ -182,7 +180,10 @@ impl Browser {
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
         }
-        self.client.set_window_size(LAPTOP.0, LAPTOP.1).await.unwrap();
+        self.client
+            .set_window_size(LAPTOP.0, LAPTOP.1)
+            .await
+            .unwrap();
     }
 
     /// Runs `script` (a function body) in the page and returns its value.
@@ -382,7 +383,10 @@ impl Lab {
         for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
             assert!(set_cookie.contains(attr), "{set_cookie}");
         }
-        assert!(!set_cookie.contains(ADMIN_TOKEN), "the cookie is not the token");
+        assert!(
+            !set_cookie.contains(ADMIN_TOKEN),
+            "the cookie is not the token"
+        );
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let page = self
             .http
