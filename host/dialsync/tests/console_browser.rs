@@ -40,12 +40,7 @@ async fn console_in_a_real_browser() {
         .send_keys("not-the-token")
         .await
         .unwrap();
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#login-submit").await;
     let error = b.wait_text("#login-error", "Wrong admin token").await;
     assert!(!error.contains(ADMIN_TOKEN));
     c.goto(&lab.url("/console")).await.unwrap();
@@ -53,12 +48,7 @@ async fn console_in_a_real_browser() {
 
     // The right token: the overview, refreshed live.
     b.wait("#token").await.send_keys(ADMIN_TOKEN).await.unwrap();
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#login-submit").await;
     b.wait_text("#overview-status", "Updated").await;
     let cookie_seen_by_js = b.js("return document.cookie").await;
     assert!(
@@ -80,12 +70,7 @@ async fn console_in_a_real_browser() {
         .send_keys(wasm.to_str().unwrap())
         .await
         .unwrap();
-    c.find(Locator::Css("#upload-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#upload-submit").await;
     b.wait_text("#upload-result", "Installed hostile 0.1.0")
         .await;
     b.wait_text("#plugins-table", "hostile").await;
@@ -100,12 +85,7 @@ async fn console_in_a_real_browser() {
     let area = b.wait("#test-sample").await;
     area.clear().await.unwrap();
     area.send_keys(sample).await.unwrap();
-    c.find(Locator::Css("#test-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#test-submit").await;
     b.wait("#test-table").await;
     let change = b
         .wait_text("#test-table tr[data-outcome='change']", "h_7")
@@ -125,6 +105,9 @@ async fn console_in_a_real_browser() {
         Some("field error at /mode")
     );
     b.screenshots("plugins").await;
+    b.js("document.querySelector(\"#test-table tr[data-outcome='reject']\").scrollIntoView(); return 0")
+        .await;
+    b.screenshots("plugins-test").await;
 
     // Hot-swap the lab source onto it; new webhooks are mapped by it.
     let swap_select = format!("#swap-{LAB}");
@@ -133,12 +116,7 @@ async fn console_in_a_real_browser() {
         .select_by_value("hostile")
         .await
         .unwrap();
-    c.find(Locator::Css(&format!("tr[data-source='{LAB}'] .swap-btn")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!("tr[data-source='{LAB}'] .swap-btn")).await;
     b.wait_text("#swap-result", "swapped custom-crm@").await;
     b.wait_text(&format!("tr[data-source='{LAB}']"), "hostile@0.1.0")
         .await;
@@ -150,12 +128,7 @@ async fn console_in_a_real_browser() {
     // Records: the swapped-in plugin's contact, its history and its Genesys row.
     c.goto(&lab.url("/console#records")).await.unwrap();
     b.wait("#records-q").await.send_keys("h_42").await.unwrap();
-    c.find(Locator::Css("#records-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#records-submit").await;
     let card = b
         .wait_text(
             "article.contact[data-external-id='h_42']",
@@ -172,19 +145,15 @@ async fn console_in_a_real_browser() {
     c.goto(&lab.url("/console#plugins")).await.unwrap();
     b.wait_text(&format!("tr[data-source='{LAB}']"), "→ hostile@0.1.0")
         .await;
-    c.find(Locator::Css(&format!(
-        "tr[data-source='{LAB}'] .rollback-btn"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    b.click(&format!("tr[data-source='{LAB}'] .rollback-btn"))
+        .await;
     b.wait_text("#swap-result", "rolled back hostile@0.1.0 → custom-crm@")
         .await;
-    let crm = json!({"id": "R1", "updated_at": "2026-11-20T14:01:07Z", "first_name": "Rita",
-        "last_name": "Back", "email": "rita@example.com", "phone": "(281) 332-2575", "country": "US"});
-    assert_eq!(lab.webhook(&crm).await, 202);
+    let mut crm = fixture_records("custom-crm")[0].clone();
+    crm["id"] = json!("R1");
+    crm["last_name"] = json!("Back");
+    let (status, answer) = lab.webhook_answer(&crm).await;
+    assert_eq!(status, 202, "{answer}");
     lab.wait_idle().await;
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
     assert_eq!(contacts["crm_R1"].data["lastName"], "Back");
@@ -197,12 +166,7 @@ async fn console_in_a_real_browser() {
         "{row}"
     );
     b.screenshots("deadletters").await;
-    c.find(Locator::Css("#dl-table .replay-one"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#dl-table .replay-one").await;
     b.wait_text("#dl-result", "Replayed 1 dead letter").await;
     b.wait_text("#replay-outcomes", "applied").await;
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
@@ -225,12 +189,7 @@ async fn console_in_a_real_browser() {
     b.screenshots("actions").await;
 
     // Log out: the session is gone server-side.
-    c.find(Locator::Css(".logout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(".logout button").await;
     b.wait("#login-form").await;
     let status = b
         .js("const r = new XMLHttpRequest(); r.open('GET', '/console/api/overview', false); r.send(); return r.status;")
@@ -309,12 +268,7 @@ async fn cross_site_writes_are_refused() {
     let c = &browser.client;
     c.goto(&lab.url("/console/login")).await.unwrap();
     b.wait("#token").await.send_keys(ADMIN_TOKEN).await.unwrap();
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#login-submit").await;
     b.wait_text("#overview-status", "Updated").await;
 
     let evil = format!("http://localhost:{attacker_port}/");

@@ -138,7 +138,8 @@ fn disabled() -> ApiError {
 }
 
 /// Headers on every console answer: a strict CSP (only our own scripts and styles), no
-/// framing, no sniffing, no referrer, no caching of pages that show data.
+/// framing, no sniffing, no referrer to other sites (a `no-referrer` policy would make
+/// browsers send `Origin: null` on our own form posts), no caching of pages that show data.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await.into_response();
     let h = response.headers_mut();
@@ -156,7 +157,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

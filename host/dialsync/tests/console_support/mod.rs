@@ -148,6 +148,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear within 60 s: {e}"))
     }
 
+    /// Clicks the element, retrying (bounded) while it is missing or re-rendered.
+    pub async fn click(&self, css: &str) {
+        let started = Instant::now();
+        loop {
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.click().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > Duration::from_secs(60) => {
+                    panic!("could not click {css} within 60 s: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// Waits (bounded) until the element's text contains `needle`; returns the text.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
         let started = Instant::now();
@@ -175,7 +193,20 @@ impl Browser {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         for (label, (w, h)) in [("laptop", LAPTOP), ("phone", PHONE)] {
+            // The window size includes the browser's frame: grow it until the viewport
+            // (what the page sees) is w × h.
             self.client.set_window_size(w, h).await.unwrap();
+            let inner = self
+                .js("return [window.innerWidth, window.innerHeight]")
+                .await;
+            let (iw, ih) = (
+                inner[0].as_u64().unwrap_or(0) as u32,
+                inner[1].as_u64().unwrap_or(0) as u32,
+            );
+            if (iw, ih) != (w, h) {
+                let (fw, fh) = ((w + w).saturating_sub(iw), (h + h).saturating_sub(ih));
+                self.client.set_window_size(fw, fh).await.unwrap();
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
@@ -350,6 +381,20 @@ impl Lab {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// Like [`Lab::webhook`], with the answer's body.
+    pub async fn webhook_answer(&self, record: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/sources/{LAB}/events")))
+            .bearer_auth(SN_TOKEN)
+            .json(record)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     /// Waits (bounded) until the workers have finished every accepted change.

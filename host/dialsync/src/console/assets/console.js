@@ -351,12 +351,12 @@
       $("#dl-table").classList.add("stack");
       for (const d of r.deadLetters) {
         tbody.append(h("tr", { "data-id": d.id },
-          cell("Select", h("input", { type: "checkbox", class: "dl-pick", value: d.id, "aria-label": `Select dead letter ${d.id} (${d.externalId})` })),
+          cell("Select", h("input", { type: "checkbox", class: "dl-pick", value: d.id, "aria-label": `Select dead letter ${d.id} (${d.external_id})` })),
           h("td.num", { "data-label": "Id" }, d.id),
           cell("Source", d.source),
-          cell("externalId", h("code", {}, d.externalId)),
+          cell("externalId", h("code", {}, d.external_id)),
           h("td.num", { "data-label": "Attempts" }, d.attempts),
-          cell("Dead-lettered", new Date(d.createdAt).toLocaleString()),
+          cell("Dead-lettered", new Date(d.created_at).toLocaleString()),
           cell("Last error", h("span.err", {}, d.error)),
           cell("Replay", h("button.secondary", { type: "button", class: "secondary replay-one", "aria-label": `Replay dead letter ${d.id}`, onclick: () => replay({ ids: [d.id] }) }, "Replay"))));
       }
