@@ -107,7 +107,7 @@ async fn console_in_a_real_browser() {
     b.screenshots("plugins").await;
     b.js("document.querySelector(\"#test-table tr[data-outcome='reject']\").scrollIntoView(); return 0")
         .await;
-    b.screenshots("plugins-test").await;
+    b.screenshots_here("plugins-test").await;
 
     // Hot-swap the lab source onto it; new webhooks are mapped by it.
     let swap_select = format!("#swap-{LAB}");

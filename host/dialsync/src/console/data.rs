@@ -50,6 +50,18 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// `[accepted, applied, rejected, deadLettered, other]`: the overview's compact form
+    /// for its hourly series (100 sources × 24 hours stay small).
+    pub fn as_array(&self) -> [u64; 5] {
+        [
+            self.accepted,
+            self.applied,
+            self.rejected,
+            self.dead_lettered,
+            self.other,
+        ]
+    }
+
     /// Adds another window's counts.
     pub fn add(&mut self, o: &Counts) {
         self.accepted += o.accepted;

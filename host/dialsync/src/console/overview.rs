@@ -6,6 +6,9 @@
 //! sampled at every overview request, and the requests of the last minute (or of the
 //! time since the first sample, when the console has been open for less) are compared
 //! with the org's `requests_per_minute`.
+//!
+//! `hourly` series are `[accepted, applied, rejected, deadLettered, other]` rows, oldest
+//! hour first, the last one being the last 60 minutes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -60,6 +63,11 @@ fn sum(hourly: &[Counts], last: usize) -> Counts {
     c
 }
 
+/// Hourly counts as `[accepted, applied, rejected, deadLettered, other]` rows.
+fn compact(hourly: &[Counts]) -> Vec<[u64; 5]> {
+    hourly.iter().map(Counts::as_array).collect()
+}
+
 fn token(state: TokenState) -> Value {
     match state {
         TokenState::Missing => json!({"state": "missing"}),
@@ -112,7 +120,7 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
             "plugin": {"id": slot.plugin.info().id(), "reference": slot.reference, "sha256": slot.plugin.sha256()},
             "lastHour": sum(&a.hourly, 1),
             "lastDay": sum(&a.hourly, HOURS),
-            "hourly": a.hourly,
+            "hourly": compact(&a.hourly),
             "queue": a.queue,
             "openDeadLetters": letters,
             "lastError": a.last_error,
@@ -152,7 +160,7 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
                 "sources": names,
                 "lastHour": sum(&hourly, 1),
                 "lastDay": sum(&hourly, HOURS),
-                "hourly": hourly,
+                "hourly": compact(&hourly),
                 "queue": queue,
                 "openDeadLetters": letters,
                 "lastError": last_error,

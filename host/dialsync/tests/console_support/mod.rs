@@ -190,6 +190,12 @@ impl Browser {
     /// Screenshots the current page at laptop and phone width into
     /// `target/console-screenshots/{name}-{laptop,phone}.png`, then returns to laptop.
     pub async fn screenshots(&self, name: &str) {
+        self.js("window.scrollTo(0, 0); return 0").await;
+        self.screenshots_here(name).await;
+    }
+
+    /// Like [`Browser::screenshots`], keeping the current scroll position.
+    pub async fn screenshots_here(&self, name: &str) {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         for (label, (w, h)) in [("laptop", LAPTOP), ("phone", PHONE)] {

@@ -25,6 +25,10 @@
     return el;
   }
   const clear = (el) => { while (el.firstChild) el.removeChild(el.firstChild); return el; };
+  // Like el.append, skipping absent parts (append(null) would add the text "null").
+  const put = (el, ...parts) => { el.append(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false)); return el; };
+  const duration = (secs) => secs >= 3600 ? `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`
+    : secs >= 60 ? `${Math.floor(secs / 60)} min` : `${secs} s`;
   const badge = (text, kind) => h("span.badge.b-" + String(kind || text).replace(/[^a-z-]/gi, ""), {}, text);
   const time = (ms) => ms ? new Date(ms).toLocaleString() : "—";
   const fmt = (n) => (n ?? 0).toLocaleString();
@@ -71,6 +75,8 @@
   function chart(hourly, label) {
     const NS = "http://www.w3.org/2000/svg";
     const w = 144, hgt = 32, bw = w / hourly.length;
+    // Each hour is [accepted, applied, rejected, deadLettered, other].
+    hourly = hourly.map(([accepted, applied, rejected, deadLettered, other]) => ({ accepted, applied, rejected, deadLettered, other }));
     const max = Math.max(1, ...hourly.map((c) => c.applied + c.rejected + c.deadLettered + c.other));
     const svg = document.createElementNS(NS, "svg");
     svg.setAttribute("class", "chart");
@@ -134,7 +140,7 @@
               pct == null ? `${fmt(rate.limitPerMinute)}/min (measuring…)` : `${fmt(used)} of ${fmt(rate.limitPerMinute)} req/min (${pct}%)`,
               pct == null ? null : h("div.meter", { role: "meter", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": "rate budget used" }, h("span", { style: `width:${pct}%` })),
               h("div.muted", {}, `429s ${fmt(rate.rateLimited)} · retries ${fmt(rate.retries)} · 409s ${fmt(rate.conflicts)}`)),
-            h("dt", {}, "Token"), h("dd", {}, token.state === "valid" ? `valid, refreshed in ${token.refreshInSecs} s` : tokenText),
+            h("dt", {}, "Token"), h("dd", {}, token.state === "valid" ? `valid, refreshed in ${duration(token.refreshInSecs)}` : tokenText),
             h("dt", {}, "Last error"), h("dd", {}, lastError(o.lastError))),
           chart(o.hourly, "org " + o.name)));
       }
@@ -284,7 +290,7 @@
             h("details", { open: true }, h("summary", {}, `Record ${o.index}`), jsonView(r.records[o.index], errs.map((e) => e.field)))) :
             o.message ? h("span.err", {}, `${o.limit}: ${o.message}`) : ""));
       });
-      clear(out).append(
+      put(clear(out),
         h("h2", {}, `Result: ${r.plugin.id}`),
         h("p", {}, `${r.records.length} records: ${c.change || 0} change, ${c.skip || 0} skip, ${c.reject || 0} reject, ${c.failed || 0} failed · ${r.stats.elapsedMs.toFixed(1)} ms · fuel ${fmt(r.stats.fuel)} · peak memory ${fmt(Math.round(r.stats.peakMemoryBytes / 1024))} KiB`),
         h("div.table-wrap", {}, h("table.stack", { id: "test-table" },
