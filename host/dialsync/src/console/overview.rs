@@ -63,6 +63,27 @@ fn sum(hourly: &[Counts], last: usize) -> Counts {
     c
 }
 
+/// One org's sums over its sources.
+struct OrgTotals<'a> {
+    sources: Vec<&'a str>,
+    hourly: Vec<Counts>,
+    queue: u64,
+    last_error: Option<LastError>,
+    letters: u64,
+}
+
+impl Default for OrgTotals<'_> {
+    fn default() -> Self {
+        OrgTotals {
+            sources: Vec::new(),
+            hourly: vec![Counts::default(); HOURS],
+            queue: 0,
+            last_error: None,
+            letters: 0,
+        }
+    }
+}
+
 /// Hourly counts as `[accepted, applied, rejected, deadLettered, other]` rows.
 fn compact(hourly: &[Counts]) -> Vec<[u64; 5]> {
     hourly.iter().map(Counts::as_array).collect()
@@ -107,8 +128,7 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
     }
     let empty = SourceActivity::default();
     let mut sources = Vec::new();
-    let mut orgs: BTreeMap<&str, (Vec<&str>, Vec<Counts>, u64, Option<LastError>, u64)> =
-        BTreeMap::new();
+    let mut orgs: BTreeMap<&str, OrgTotals> = BTreeMap::new();
     for (name, src) in &console.app.sources {
         let a = activity.get(name).unwrap_or(&empty);
         let slot = src.plugin();
@@ -125,20 +145,18 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
             "openDeadLetters": letters,
             "lastError": a.last_error,
         }));
-        let o = orgs
-            .entry(src.org.as_str())
-            .or_insert_with(|| (vec![], vec![Counts::default(); HOURS], 0, None, 0));
-        o.0.push(name);
-        for (acc, h) in o.1.iter_mut().zip(&a.hourly) {
+        let o = orgs.entry(src.org.as_str()).or_default();
+        o.sources.push(name);
+        for (acc, h) in o.hourly.iter_mut().zip(&a.hourly) {
             acc.add(h);
         }
-        o.2 += a.queue;
-        o.3 = newest(o.3.take(), &a.last_error);
-        o.4 += letters;
+        o.queue += a.queue;
+        o.last_error = newest(o.last_error.take(), &a.last_error);
+        o.letters += letters;
     }
     let orgs: Vec<Value> = orgs
         .into_iter()
-        .map(|(org, (names, hourly, queue, last_error, letters))| {
+        .map(|(org, o)| {
             let client = console.app.clients.get(org);
             let rate = client.map(|c| {
                 let stats = c.stats();
@@ -157,13 +175,13 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
             });
             json!({
                 "name": org,
-                "sources": names,
-                "lastHour": sum(&hourly, 1),
-                "lastDay": sum(&hourly, HOURS),
-                "hourly": compact(&hourly),
-                "queue": queue,
-                "openDeadLetters": letters,
-                "lastError": last_error,
+                "sources": o.sources,
+                "lastHour": sum(&o.hourly, 1),
+                "lastDay": sum(&o.hourly, HOURS),
+                "hourly": compact(&o.hourly),
+                "queue": o.queue,
+                "openDeadLetters": o.letters,
+                "lastError": o.last_error,
                 "rate": rate,
                 "token": client.map(|c| token(c.token_state())),
             })
