@@ -150,6 +150,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn state_reads_the_cache_without_fetching() {
+        let cache = TokenCache::default();
+        assert_eq!(cache.state(), TokenState::Missing);
+        let count = Arc::new(AtomicU32::new(0));
+        let lease = cache
+            .get(fetcher(count.clone(), Duration::from_secs(100)))
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.state(),
+            TokenState::Valid {
+                refresh_in: Duration::from_secs(90)
+            }
+        );
+        sleep(Duration::from_secs(90)).await;
+        assert_eq!(cache.state(), TokenState::Due);
+        cache.invalidate(lease.generation).await;
+        assert_eq!(cache.state(), TokenState::Missing);
+        assert_eq!(count.load(Ordering::SeqCst), 1, "state never fetches");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn refreshes_at_ninety_percent_of_lifetime() {
         let cache = TokenCache::default();
         let count = Arc::new(AtomicU32::new(0));
