@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod genesys_port;
 pub mod plugin_new;

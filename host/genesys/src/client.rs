@@ -169,6 +169,16 @@ impl GenesysClient {
         self.inner.counters.snapshot()
     }
 
+    /// The settings the client was built with (the secret inside never prints).
+    pub fn settings(&self) -> &OrgSettings {
+        &self.inner.settings
+    }
+
+    /// The cached token's state, without fetching one.
+    pub fn token_state(&self) -> crate::token::TokenState {
+        self.inner.token.state()
+    }
+
     /// Makes sure a valid token is cached (fetching one if needed): a cheap way to check the
     /// credentials at startup.
     pub async fn ensure_token(&self) -> Result<(), GenesysError> {

@@ -33,3 +33,4 @@ pub use model::{
 pub use secret::Secret;
 pub use settings::{OrgSettings, RetryPolicy};
 pub use stats::ClientStats;
+pub use token::TokenState;

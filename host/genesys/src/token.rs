@@ -42,6 +42,22 @@ pub(crate) struct TokenCache {
     generations: std::sync::atomic::AtomicU64,
 }
 
+/// What a client's token cache holds right now, read without fetching (for status pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenState {
+    /// No token yet, or the last one was dropped after a 401.
+    Missing,
+    /// A token is cached and is refreshed after `refresh_in`.
+    Valid {
+        /// Time left before the token is refreshed (90% of its lifetime).
+        refresh_in: Duration,
+    },
+    /// The cached token is due for refresh; the next request fetches a new one.
+    Due,
+    /// A token fetch is in progress.
+    Fetching,
+}
+
 /// Share of a token's lifetime after which it is refreshed.
 const REFRESH_AT_PERCENT: u32 = 90;
 
@@ -73,6 +89,26 @@ impl TokenCache {
             refresh_at: Instant::now() + fetched.expires_in * REFRESH_AT_PERCENT / 100,
         });
         Ok(lease)
+    }
+
+    /// The cache's state without waiting: a held lock means a fetch is in progress.
+    pub(crate) fn state(&self) -> TokenState {
+        let Ok(slot) = self.slot.try_lock() else {
+            return TokenState::Fetching;
+        };
+        match slot.as_ref() {
+            None => TokenState::Missing,
+            Some(cached) => {
+                let now = Instant::now();
+                if now < cached.refresh_at {
+                    TokenState::Valid {
+                        refresh_in: cached.refresh_at - now,
+                    }
+                } else {
+                    TokenState::Due
+                }
+            }
+        }
     }
 
     /// Drops the token of `generation` (answered 401). A newer token is kept, so concurrent
@@ -111,6 +147,28 @@ mod tests {
                 })
             })
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn state_reads_the_cache_without_fetching() {
+        let cache = TokenCache::default();
+        assert_eq!(cache.state(), TokenState::Missing);
+        let count = Arc::new(AtomicU32::new(0));
+        let lease = cache
+            .get(fetcher(count.clone(), Duration::from_secs(100)))
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.state(),
+            TokenState::Valid {
+                refresh_in: Duration::from_secs(90)
+            }
+        );
+        sleep(Duration::from_secs(90)).await;
+        assert_eq!(cache.state(), TokenState::Due);
+        cache.invalidate(lease.generation).await;
+        assert_eq!(cache.state(), TokenState::Missing);
+        assert_eq!(count.load(Ordering::SeqCst), 1, "state never fetches");
     }
 
     #[tokio::test(start_paused = true)]

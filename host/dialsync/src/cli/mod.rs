@@ -7,7 +7,7 @@ mod deadletters;
 mod demo;
 mod emulator;
 mod import;
-mod plugin;
+pub(crate) mod plugin;
 mod serve;
 mod status;
 

@@ -23,9 +23,37 @@ use super::PluginTestError;
 /// `each` returning `false` stops the reading early (the consumer went away).
 pub(crate) fn read_records(
     path: &Path,
-    mut each: impl FnMut(u64, Value) -> bool,
+    each: impl FnMut(u64, Value) -> bool,
 ) -> Result<u64, PluginTestError> {
     let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| PluginTestError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_from(name, file, each)
+}
+
+/// Parses records pasted as text (the console's "try it" box) in any of the shapes
+/// [`read_records`] accepts; errors name the line.
+pub fn parse_records(text: &str) -> Result<Vec<Value>, PluginTestError> {
+    let mut records = Vec::new();
+    read_from(
+        "the sample".to_string(),
+        std::io::Cursor::new(text.as_bytes()),
+        |_, record| {
+            records.push(record);
+            true
+        },
+    )?;
+    Ok(records)
+}
+
+/// [`read_records`] over any seekable source, `name` naming it in errors.
+fn read_from<R: Read + Seek>(
+    name: String,
+    source: R,
+    mut each: impl FnMut(u64, Value) -> bool,
+) -> Result<u64, PluginTestError> {
     let io = |source: std::io::Error| PluginTestError::Io {
         path: name.clone(),
         source,
@@ -35,7 +63,7 @@ pub(crate) fn read_records(
         at,
         message,
     };
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
+    let mut file = BufReader::with_capacity(1 << 16, source);
 
     // Sniff: the first non-blank byte, and whether the first non-blank line is
     // a whole JSON value on its own followed by more (JSON Lines).
@@ -101,7 +129,7 @@ pub(crate) fn read_records(
     // element by element from the start of the file.
     let mut inner = file.into_inner();
     inner.rewind().map_err(io)?;
-    let reader: Box<dyn Read> = Box::new(BufReader::with_capacity(1 << 16, inner));
+    let reader = BufReader::with_capacity(1 << 16, inner);
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut sink = Sink {
         each: &mut each,

@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use golden::{ExpectReport, MAX_DIFFS, RecordDiff};
+pub use input::parse_records;
 
 /// Records per guest call when not told otherwise.
 pub const DEFAULT_CHUNK: usize = 256;
