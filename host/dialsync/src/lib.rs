@@ -8,5 +8,6 @@ pub mod config;
 pub mod demo;
 pub mod genesys_port;
 pub mod plugin_registry;
+pub mod pull;
 pub mod server;
 pub mod sync;
