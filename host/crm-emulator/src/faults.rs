@@ -34,7 +34,10 @@ impl FaultState {
 
     pub(crate) fn set(&self, faults: Faults) -> Result<(), String> {
         if !(0.0..=1.0).contains(&faults.error_rate) {
-            return Err(format!("error_rate {} is not within 0..=1", faults.error_rate));
+            return Err(format!(
+                "error_rate {} is not within 0..=1",
+                faults.error_rate
+            ));
         }
         if let Some(s) = faults.status
             && !(400..=599).contains(&s)

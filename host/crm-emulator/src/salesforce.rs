@@ -239,7 +239,11 @@ impl SalesforceEmulator {
 
     /// An object's records by Id (deleted ones included).
     pub fn records(&self, object: &str) -> BTreeMap<String, Record> {
-        self.inner().objects.get(object).cloned().unwrap_or_default()
+        self.inner()
+            .objects
+            .get(object)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Replaces the fault settings.
@@ -256,7 +260,10 @@ impl SalesforceEmulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/services/oauth2/token", post(token))
-            .route("/services/data/{version}/sobjects/{object}/{id}", get(sobject))
+            .route(
+                "/services/data/{version}/sobjects/{object}/{id}",
+                get(sobject),
+            )
             .route("/services/data/{version}/query", get(query))
             .route("/services/data/{version}/queryAll", get(query_all))
             .route("/services/data/{version}/query/{cursor}", get(more))
@@ -298,7 +305,11 @@ fn sf_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn token(State(emu): State<SalesforceEmulator>, headers: HeaderMap, body: String) -> Response {
+async fn token(
+    State(emu): State<SalesforceEmulator>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
@@ -326,7 +337,11 @@ async fn token(State(emu): State<SalesforceEmulator>, headers: HeaderMap, body: 
     let instance = format!("http://{host}");
     let access = {
         let mut inner = emu.inner();
-        let t = format!("{}!{:032x}", &cfg.org_id[..15.min(cfg.org_id.len())], inner.rng.random::<u128>());
+        let t = format!(
+            "{}!{:032x}",
+            &cfg.org_id[..15.min(cfg.org_id.len())],
+            inner.rng.random::<u128>()
+        );
         inner.tokens.insert(t.clone());
         t
     };
@@ -351,9 +366,13 @@ async fn sobject(
         return r;
     }
     let records = emu.records(&object);
-    let found = records
-        .get(&id)
-        .or_else(|| records.values().find(|r| r.get("Id").and_then(Value::as_str).is_some_and(|i| i.get(..15) == id.get(..15) && id.len() == 15)));
+    let found = records.get(&id).or_else(|| {
+        records.values().find(|r| {
+            r.get("Id")
+                .and_then(Value::as_str)
+                .is_some_and(|i| i.get(..15) == id.get(..15) && id.len() == 15)
+        })
+    });
     match found {
         Some(r) if r.get("IsDeleted") == Some(&json!(true)) => sf_error(
             StatusCode::NOT_FOUND,
@@ -435,7 +454,10 @@ fn parse_soql(q: &str) -> Result<Soql, String> {
     if !kw(i, "FROM") || fields.is_empty() {
         return Err("expected SELECT <fields> FROM <object>".into());
     }
-    let object = tokens.get(i + 1).cloned().ok_or("expected an object after FROM")?;
+    let object = tokens
+        .get(i + 1)
+        .cloned()
+        .ok_or("expected an object after FROM")?;
     i += 2;
     let mut conds = Vec::new();
     if kw(i, "WHERE") {
@@ -468,7 +490,8 @@ fn parse_soql(q: &str) -> Result<Soql, String> {
                     Literal::Bool(raw.eq_ignore_ascii_case("true"))
                 } else {
                     Literal::Time(
-                        parse_datetime(raw).ok_or_else(|| format!("bad datetime literal {raw:?}"))?,
+                        parse_datetime(raw)
+                            .ok_or_else(|| format!("bad datetime literal {raw:?}"))?,
                     )
                 };
                 conds.push(Cond::Cmp(field, op, lit));
@@ -485,7 +508,10 @@ fn parse_soql(q: &str) -> Result<Soql, String> {
     if kw(i, "ORDER") && kw(i + 1, "BY") {
         i += 2;
         loop {
-            let f = tokens.get(i).cloned().ok_or("expected a field after ORDER BY")?;
+            let f = tokens
+                .get(i)
+                .cloned()
+                .ok_or("expected a field after ORDER BY")?;
             i += 1;
             let mut desc = false;
             if kw(i, "ASC") {
@@ -631,7 +657,10 @@ fn batch_size(emu: &SalesforceEmulator, headers: &HeaderMap) -> usize {
     let asked = headers
         .get("sforce-query-options")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|p| p.trim().strip_prefix("batchSize=")))
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.trim().strip_prefix("batchSize="))
+        })
         .and_then(|n| n.parse::<usize>().ok())
         .map(|n| n.clamp(200, 2000));
     let configured = emu.shared.config.page_size.max(1);
@@ -706,7 +735,9 @@ fn page(
             inner.cursors.insert(id.clone(), Cursor { records: all });
             id
         };
-        body["nextRecordsUrl"] = json!(format!("/services/data/{version}/{endpoint}/{cursor}-{end}"));
+        body["nextRecordsUrl"] = json!(format!(
+            "/services/data/{version}/{endpoint}/{cursor}-{end}"
+        ));
     }
     Json(body).into_response()
 }
@@ -723,11 +754,19 @@ async fn more(
         .rsplit_once('-')
         .and_then(|(id, off)| off.parse::<usize>().ok().map(|o| (id.to_owned(), o)))
     else {
-        return sf_error(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+        return sf_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
     };
     let all = emu.inner().cursors.remove(&id).map(|c| c.records);
     let Some(all) = all else {
-        return sf_error(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+        return sf_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
     };
     let size = batch_size(&emu, &headers);
     page(&emu, &version, "query", all, offset, size)
@@ -739,7 +778,9 @@ async fn control_upsert(
     Json(body): Json<Value>,
 ) -> Response {
     match body {
-        Value::Object(fields) => Json(json!({"id": emu.upsert(&object, fields, None)})).into_response(),
+        Value::Object(fields) => {
+            Json(json!({"id": emu.upsert(&object, fields, None)})).into_response()
+        }
         _ => (StatusCode::BAD_REQUEST, "expected a JSON object of fields").into_response(),
     }
 }
@@ -782,7 +823,10 @@ mod tests {
         assert_eq!(s.fields, ["Id", "Phone"]);
         assert_eq!(s.object, "Contact");
         assert_eq!(s.conds.len(), 2);
-        assert_eq!(s.order, [("SystemModstamp".into(), false), ("Id".into(), false)]);
+        assert_eq!(
+            s.order,
+            [("SystemModstamp".into(), false), ("Id".into(), false)]
+        );
         assert_eq!(s.limit, Some(10));
         assert!(parse_soql("SELECT Id FROM Contact WHERE Name LIKE 'a%'").is_err());
         assert!(parse_soql("DELETE FROM Contact").is_err());

@@ -268,7 +268,11 @@ impl ServiceNowEmulator {
         self.inner().api_requests += 1;
         if let Some(status) = self.shared.faults.draw() {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(sn_error(status, "Injected fault", "the emulator was told to fail this request"));
+            return Err(sn_error(
+                status,
+                "Injected fault",
+                "the emulator was told to fail this request",
+            ));
         }
         let auth = headers
             .get(header::AUTHORIZATION)
@@ -451,9 +455,12 @@ async fn list(
         std::cmp::Ordering::Equal
     });
     let total = matched.len();
-    let fields: Option<Vec<&str>> = params
-        .get("sysparm_fields")
-        .map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
+    let fields: Option<Vec<&str>> = params.get("sysparm_fields").map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let page: Vec<Value> = matched
         .into_iter()
         .skip(offset)
@@ -500,10 +507,17 @@ fn link_header(
         q.append_pair("sysparm_offset", &off.to_string());
         format!("<http://{host}/api/now/table/{table}?{}>", q.finish())
     };
-    let last = if total == 0 { 0 } else { (total - 1) / limit * limit };
+    let last = if total == 0 {
+        0
+    } else {
+        (total - 1) / limit * limit
+    };
     let mut links = vec![format!("{};rel=\"first\"", url_at(0))];
     if offset > 0 {
-        links.push(format!("{};rel=\"prev\"", url_at(offset.saturating_sub(limit))));
+        links.push(format!(
+            "{};rel=\"prev\"",
+            url_at(offset.saturating_sub(limit))
+        ));
     }
     if offset + limit < total {
         links.push(format!("{};rel=\"next\"", url_at(offset + limit)));

@@ -54,7 +54,10 @@ async fn outbound_message_as_salesforce_sends_it_is_accepted_or_refused() {
     // No token at all: 401 with a SOAP Client fault, nothing stored.
     let (s, body) = send(&h, "/v1/sources/salesforce-sfom/events", MESSAGE).await;
     assert_eq!(s, 401, "{body}");
-    assert!(body.contains("<faultcode>soapenv:Client</faultcode>"), "{body}");
+    assert!(
+        body.contains("<faultcode>soapenv:Client</faultcode>"),
+        "{body}"
+    );
     assert!(body.contains("carries no token"), "{body}");
     assert_eq!(h.journal_count(), 0);
 
@@ -80,7 +83,10 @@ async fn outbound_message_as_salesforce_sends_it_is_accepted_or_refused() {
     let other_org = MESSAGE.replace("00Dn00000008y2tEAA", "00Dn00000008y2uEAA");
     let (s, body) = send(&h, &with_token, &other_org).await;
     assert_eq!(s, 403, "{body}");
-    assert!(body.contains("<faultcode>soapenv:Client</faultcode>"), "{body}");
+    assert!(
+        body.contains("<faultcode>soapenv:Client</faultcode>"),
+        "{body}"
+    );
     assert!(body.contains("00Dn00000008y2uEAA"), "{body}");
     assert_eq!(h.journal_count(), 0);
 

@@ -129,13 +129,18 @@ async fn servicenow_sweep_after_a_webhook_outage_applies_missed_changes_and_dele
     changed.insert("phone".into(), json!("(281) 332-9999"));
     crm.upsert(TABLE, changed);
 
-    let report = dialsync::pull::pull_source(&h.state, "sn-pull").await.unwrap();
+    let report = dialsync::pull::pull_source(&h.state, "sn-pull")
+        .await
+        .unwrap();
     assert_eq!(report.read[0], (TABLE.to_owned(), 7), "{report:?}");
     assert_eq!(report.counts.accepted, 7, "{report:?}");
     h.wait_idle().await;
     let contacts = contacts_by_external_id(&h.emulator, "list-sn");
     for i in 1..=7 {
-        assert!(contacts.contains_key(&ext(i)), "record {i} applied: {contacts:?}");
+        assert!(
+            contacts.contains_key(&ext(i)),
+            "record {i} applied: {contacts:?}"
+        );
     }
     assert_eq!(
         contacts[&ext(1)].data["businessPhone"],
@@ -148,17 +153,32 @@ async fn servicenow_sweep_after_a_webhook_outage_applies_missed_changes_and_dele
     assert_eq!(pos["sys_id"], format!("{:032x}", 0xab_0001));
 
     // A second sweep with nothing new re-reads only the boundary second.
-    let again = dialsync::pull::pull_source(&h.state, "sn-pull").await.unwrap();
+    let again = dialsync::pull::pull_source(&h.state, "sn-pull")
+        .await
+        .unwrap();
     assert_eq!(again.read[0].1, 1, "{again:?}");
 
     // A delete in ServiceNow: found in sys_audit_delete, the contact is removed
     // (hard-when-idle, no campaign uses the list).
-    assert!(crm.delete(TABLE, &format!("{:032x}", 0xab_0003), Some("2026-11-20 11:00:00")));
-    let report = dialsync::pull::pull_source(&h.state, "sn-pull").await.unwrap();
-    assert_eq!(report.read[1], ("sys_audit_delete".to_owned(), 1), "{report:?}");
+    assert!(crm.delete(
+        TABLE,
+        &format!("{:032x}", 0xab_0003),
+        Some("2026-11-20 11:00:00")
+    ));
+    let report = dialsync::pull::pull_source(&h.state, "sn-pull")
+        .await
+        .unwrap();
+    assert_eq!(
+        report.read[1],
+        ("sys_audit_delete".to_owned(), 1),
+        "{report:?}"
+    );
     h.wait_idle().await;
     let contacts = contacts_by_external_id(&h.emulator, "list-sn");
-    assert!(!contacts.contains_key(&ext(3)), "deleted record's contact removed");
+    assert!(
+        !contacts.contains_key(&ext(3)),
+        "deleted record's contact removed"
+    );
     assert!(contacts.contains_key(&ext(4)));
     assert!(cursor(&h, "sn-pull", "sys_audit_delete").is_some());
     h.stop().await;
@@ -181,14 +201,24 @@ async fn servicenow_business_rule_delete_and_thin_webhook() {
         ..Faults::default()
     })
     .unwrap();
-    let (s, v) = post_sn(&h, "sn-pull", &json!({"sys_id": format!("{:032x}", 0xab_000b)})).await;
+    let (s, v) = post_sn(
+        &h,
+        "sn-pull",
+        &json!({"sys_id": format!("{:032x}", 0xab_000b)}),
+    )
+    .await;
     assert_eq!(s, 202, "{v}");
     h.wait_idle().await;
     assert!(contacts_by_external_id(&h.emulator, "list-sn").contains_key(&ext(11)));
 
     // The after-delete business rule's payload on a soft-delete source: the contact
     // stays in the list, uncallable.
-    let (s, v) = post_sn(&h, "servicenow", &Value::Object(person(12, "2026-11-20 12:01:00"))).await;
+    let (s, v) = post_sn(
+        &h,
+        "servicenow",
+        &Value::Object(person(12, "2026-11-20 12:01:00")),
+    )
+    .await;
     assert_eq!(s, 202, "{v}");
     let mut gone = person(12, "2026-11-20 12:02:00");
     gone.insert("operation".into(), json!("delete"));
@@ -241,15 +271,23 @@ page_size = 200
             "FirstName": "Sam", "LastName": format!("Force{i}"), "Email": format!("s{i}@example.com"),
             "Phone": format!("(415) 555-{:04}", i), "MailingCountryCode": "US", "DoNotCall": false
         });
-        let Value::Object(fields) = fields else { unreachable!() };
-        ids.push(crm.upsert("Contact", fields, Some(t0 + chrono::Duration::milliseconds(i as i64 * 10))));
+        let Value::Object(fields) = fields else {
+            unreachable!()
+        };
+        ids.push(crm.upsert(
+            "Contact",
+            fields,
+            Some(t0 + chrono::Duration::milliseconds(i as i64 * 10)),
+        ));
     }
     crm.set_faults(Faults {
         fail_next: 1,
         ..Faults::default()
     })
     .unwrap();
-    let report = dialsync::pull::pull_source(&h.state, "sf-pull").await.unwrap();
+    let report = dialsync::pull::pull_source(&h.state, "sf-pull")
+        .await
+        .unwrap();
     assert_eq!(report.read[0], ("Contact".to_owned(), 450), "{report:?}");
     assert_eq!(report.counts.accepted, 450);
     h.wait_idle().await;
@@ -260,13 +298,18 @@ page_size = 200
 
     // Deleted in Salesforce: queryAll returns it with IsDeleted; the contact is removed.
     assert!(crm.delete("Contact", &ids[7], Some(t0 + chrono::Duration::seconds(60))));
-    let report = dialsync::pull::pull_source(&h.state, "sf-pull").await.unwrap();
+    let report = dialsync::pull::pull_source(&h.state, "sf-pull")
+        .await
+        .unwrap();
     // The boundary record again, and the deleted one.
     assert_eq!(report.read[0].1, 2, "{report:?}");
     h.wait_idle().await;
     let contacts: BTreeMap<_, _> = contacts_by_external_id(&h.emulator, "list-sf");
     assert_eq!(contacts.len(), 449);
-    assert!(!contacts.keys().any(|k| k.contains(&ids[7])), "deleted contact removed");
+    assert!(
+        !contacts.keys().any(|k| k.contains(&ids[7])),
+        "deleted contact removed"
+    );
     h.stop().await;
     sf.shutdown().await;
 }
@@ -288,7 +331,8 @@ async fn pull_config_errors_name_the_key() {
     .err()
     .expect("a missing password is refused");
     assert!(
-        err.to_string().starts_with("sources.sn-pull.pull.password_env:"),
+        err.to_string()
+            .starts_with("sources.sn-pull.pull.password_env:"),
         "{err}"
     );
     let bad = write_config(
@@ -296,7 +340,9 @@ async fn pull_config_errors_name_the_key() {
         &emulator.base_url(),
         &sn_pull_source("ftp://x", "basic"),
     );
-    let e = dialsync::config::Config::load(&bad).unwrap_err().to_string();
+    let e = dialsync::config::Config::load(&bad)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("sources.sn-pull.pull.base_url:"), "{e}");
     emulator.shutdown().await;
 }

@@ -62,7 +62,10 @@ fn remove(record: &Value, id_field: &str, time_field: &str) -> MapOutcome {
             None
         }
         Ok(None) => {
-            errors.push(FieldError::missing(id_ptr.clone(), "the deleted record's sys_id"));
+            errors.push(FieldError::missing(
+                id_ptr.clone(),
+                "the deleted record's sys_id",
+            ));
             None
         }
         Err(e) => {

@@ -85,8 +85,14 @@ mod tests {
         store.set("sn", "sys_audit_delete", "c").unwrap();
         drop(store);
         let store = CursorStore::open(&path).unwrap();
-        assert_eq!(store.get("sn", "customer_contact").unwrap().as_deref(), Some("b"));
-        assert_eq!(store.get("sn", "sys_audit_delete").unwrap().as_deref(), Some("c"));
+        assert_eq!(
+            store.get("sn", "customer_contact").unwrap().as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            store.get("sn", "sys_audit_delete").unwrap().as_deref(),
+            Some("c")
+        );
         assert_eq!(store.get("sf", "customer_contact").unwrap(), None);
     }
 }

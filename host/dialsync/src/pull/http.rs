@@ -97,7 +97,13 @@ pub async fn send(
             Ok(resp) if resp.status().is_success() => return Ok(resp),
             Ok(resp) if transient(resp.status()) && !last => {
                 let wait = retry_after(&resp).unwrap_or(delay);
-                tracing::warn!(method, url, status = resp.status().as_u16(), attempt, "CRM call failed; retrying");
+                tracing::warn!(
+                    method,
+                    url,
+                    status = resp.status().as_u16(),
+                    attempt,
+                    "CRM call failed; retrying"
+                );
                 tokio::time::sleep(wait).await;
             }
             Ok(resp) => {

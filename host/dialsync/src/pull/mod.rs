@@ -98,14 +98,35 @@ fn thin_id(client: &CrmClient, record: &Value) -> Option<String> {
     let (id_key, data_keys): (&str, &[&str]) = match client {
         CrmClient::ServiceNow(_) => (
             "sys_id",
-            &["first_name", "last_name", "email", "phone", "mobile_phone", "home_phone", "active", "documentkey"],
+            &[
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "mobile_phone",
+                "home_phone",
+                "active",
+                "documentkey",
+            ],
         ),
         CrmClient::Salesforce(_) => (
             "Id",
-            &["FirstName", "LastName", "Email", "Phone", "MobilePhone", "HomePhone", "DoNotCall", "IsDeleted", "ChangeEventHeader"],
+            &[
+                "FirstName",
+                "LastName",
+                "Email",
+                "Phone",
+                "MobilePhone",
+                "HomePhone",
+                "DoNotCall",
+                "IsDeleted",
+                "ChangeEventHeader",
+            ],
         ),
     };
-    if obj.contains_key("operation") && obj.get("operation").and_then(Value::as_str) == Some("delete") {
+    if obj.contains_key("operation")
+        && obj.get("operation").and_then(Value::as_str) == Some("delete")
+    {
         return None;
     }
     if data_keys.iter().any(|k| obj.contains_key(*k)) {
@@ -214,7 +235,10 @@ pub fn spawn_schedules(
 }
 
 /// Builds each source's pull side; fails naming the key.
-pub fn build(source: &str, config: Option<&PullConfig>) -> Result<Option<Arc<PullSource>>, CrmError> {
+pub fn build(
+    source: &str,
+    config: Option<&PullConfig>,
+) -> Result<Option<Arc<PullSource>>, CrmError> {
     config
         .map(|c| PullSource::new(source, c).map(Arc::new))
         .transpose()

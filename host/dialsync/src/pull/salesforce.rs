@@ -157,14 +157,14 @@ impl SalesforceClient {
                 url: path,
                 message: "the record is not a JSON object".into(),
             }),
-            Err(CrmError::Status { status: 404, body, .. }) if body.contains("ENTITY_IS_DELETED") => {
-                Ok(Some(serde_json::json!({
-                    "attributes": {"type": self.object},
-                    "Id": id,
-                    "IsDeleted": true,
-                    "SystemModstamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
-                })))
-            }
+            Err(CrmError::Status {
+                status: 404, body, ..
+            }) if body.contains("ENTITY_IS_DELETED") => Ok(Some(serde_json::json!({
+                "attributes": {"type": self.object},
+                "Id": id,
+                "IsDeleted": true,
+                "SystemModstamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+            }))),
             Err(CrmError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -216,7 +216,10 @@ impl SalesforceClient {
                 read += rows.len();
                 counts += on_page(rows, stamp).await?;
             }
-            match (body.get("done").and_then(Value::as_bool), body.get("nextRecordsUrl").and_then(Value::as_str)) {
+            match (
+                body.get("done").and_then(Value::as_bool),
+                body.get("nextRecordsUrl").and_then(Value::as_str),
+            ) {
                 (Some(false), Some(next)) => path = next.to_owned(),
                 _ => return Ok((read, counts)),
             }

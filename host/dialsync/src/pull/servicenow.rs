@@ -35,7 +35,10 @@ pub struct Position {
 }
 
 enum Auth {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Oauth {
         token_url: String,
         form: Vec<(String, String)>,
@@ -122,7 +125,10 @@ impl ServiceNowClient {
                     message: e.to_string(),
                 })?,
             base,
-            table: cfg.table.clone().unwrap_or_else(|| "customer_contact".into()),
+            table: cfg
+                .table
+                .clone()
+                .unwrap_or_else(|| "customer_contact".into()),
             fields,
             page_size: cfg.page_size.clamp(1, 10_000),
             auth,
@@ -160,7 +166,8 @@ impl ServiceNowClient {
                 use base64::Engine as _;
                 Ok(format!(
                     "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}"))
                 ))
             }
             Auth::Oauth {
@@ -175,7 +182,8 @@ impl ServiceNowClient {
                 if let Some(t) = guard.as_ref() {
                     return Ok(format!("Bearer {t}"));
                 }
-                let resp = http::send("POST", token_url, || self.http.post(token_url).form(form)).await?;
+                let resp =
+                    http::send("POST", token_url, || self.http.post(token_url).form(form)).await?;
                 let body = http::json(token_url, resp).await?;
                 let t = body
                     .get("access_token")
@@ -205,7 +213,11 @@ impl ServiceNowClient {
             .await
             {
                 Ok(resp) => return http::json(url, resp).await,
-                Err(e) if e.status() == Some(401) && !refreshed && matches!(self.auth, Auth::Oauth { .. }) => {
+                Err(e)
+                    if e.status() == Some(401)
+                        && !refreshed
+                        && matches!(self.auth, Auth::Oauth { .. }) =>
+                {
                     refreshed = true;
                 }
                 Err(e) => return Err(e),

@@ -98,7 +98,7 @@ pub async fn serve(
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-        .await;
+    .await;
     let _ = pull_stop.send(true);
     for pull in pulls {
         if let Err(e) = pull.await {

@@ -432,17 +432,18 @@ pub fn verify_request(
 
 /// Address first (cheapest, and says nothing about the token), then the URL token in
 /// constant time, then the message's `OrganizationId`.
-fn verify_outbound(check: &OutboundCheck, body: &[u8], meta: &RequestMeta) -> Result<(), AuthError> {
+fn verify_outbound(
+    check: &OutboundCheck,
+    body: &[u8],
+    meta: &RequestMeta,
+) -> Result<(), AuthError> {
     if !check.allowed_ips.is_empty() {
         let ip = meta.client_ip.ok_or_else(|| {
             AuthError::Forbidden("the client address is unknown and an IP allowlist is set".into())
         })?;
         // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
         let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(std::net::IpAddr::V4)
-                .unwrap_or(ip),
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
         if !check.allowed_ips.iter().any(|net| net.contains(&ip)) {
@@ -451,10 +452,9 @@ fn verify_outbound(check: &OutboundCheck, body: &[u8], meta: &RequestMeta) -> Re
             )));
         }
     }
-    let given = meta
-        .url_token
-        .as_deref()
-        .ok_or(AuthError::Mismatch("the endpoint URL carries no token (…/events/<token> or ?token=)"))?;
+    let given = meta.url_token.as_deref().ok_or(AuthError::Mismatch(
+        "the endpoint URL carries no token (…/events/<token> or ?token=)",
+    ))?;
     if !bool::from(given.as_bytes().ct_eq(check.token.bytes())) {
         return Err(AuthError::Mismatch("the endpoint URL token does not match"));
     }
@@ -828,9 +828,18 @@ mod tests {
     #[test]
     fn salesforce_id_forms() {
         // Vectors from amureki/salesforce_id_converter README and the ID algorithm.
-        assert_eq!(salesforce_id15("00558000001N0KeAAK").unwrap(), "00558000001N0Ke");
-        assert_eq!(salesforce_id15("00558000001n0keaak").unwrap_err(), "the 18-character id's checksum suffix should be AAA");
-        assert_eq!(salesforce_id15("003D000000QO2vN").unwrap(), "003D000000QO2vN");
+        assert_eq!(
+            salesforce_id15("00558000001N0KeAAK").unwrap(),
+            "00558000001N0Ke"
+        );
+        assert_eq!(
+            salesforce_id15("00558000001n0keaak").unwrap_err(),
+            "the 18-character id's checksum suffix should be AAA"
+        );
+        assert_eq!(
+            salesforce_id15("003D000000QO2vN").unwrap(),
+            "003D000000QO2vN"
+        );
         assert_eq!(salesforce_id_suffix("003D000000QO2vN"), "IAT");
         assert_eq!(salesforce_id_suffix("aAAAAAAAAAAAAAA"), "455");
         assert!(salesforce_id15("00D12").is_err());
@@ -854,24 +863,67 @@ mod tests {
         };
         let h = HeaderMap::new();
         assert!(verify_request(&auth, &h, body, &meta(Some(token), "13.109.1.2"), 0, 300).is_ok());
-        assert!(verify_request(&auth, &h, body, &meta(Some(token), "::ffff:127.0.0.1"), 0, 300).is_ok());
-        let e = verify_request(&auth, &h, body, &meta(Some(token), "10.0.0.1"), 0, 300).unwrap_err();
+        assert!(
+            verify_request(
+                &auth,
+                &h,
+                body,
+                &meta(Some(token), "::ffff:127.0.0.1"),
+                0,
+                300
+            )
+            .is_ok()
+        );
+        let e =
+            verify_request(&auth, &h, body, &meta(Some(token), "10.0.0.1"), 0, 300).unwrap_err();
         assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
         let e = verify_request(&auth, &h, body, &meta(None, "127.0.0.1"), 0, 300).unwrap_err();
         assert_eq!(e.status(), axum::http::StatusCode::UNAUTHORIZED);
         assert!(!e.to_string().contains(token));
-        let e = verify_request(&auth, &h, body, &meta(Some("tok-0123456789abcdeF"), "127.0.0.1"), 0, 300).unwrap_err();
-        assert_eq!(e, AuthError::Mismatch("the endpoint URL token does not match"));
-        let other = String::from_utf8_lossy(body).replace("00Dn00000008y2tEAA", "00Dn00000008y2uEAA");
-        let e = verify_request(&auth, &h, other.as_bytes(), &meta(Some(token), "127.0.0.1"), 0, 300).unwrap_err();
+        let e = verify_request(
+            &auth,
+            &h,
+            body,
+            &meta(Some("tok-0123456789abcdeF"), "127.0.0.1"),
+            0,
+            300,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::Mismatch("the endpoint URL token does not match")
+        );
+        let other =
+            String::from_utf8_lossy(body).replace("00Dn00000008y2tEAA", "00Dn00000008y2uEAA");
+        let e = verify_request(
+            &auth,
+            &h,
+            other.as_bytes(),
+            &meta(Some(token), "127.0.0.1"),
+            0,
+            300,
+        )
+        .unwrap_err();
         assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
         // Case matters in the 15-character form: a lower-cased id is another org.
         let lower = String::from_utf8_lossy(body).replace("00Dn00000008y2tEAA", "00dn00000008y2t");
-        assert!(verify_request(&auth, &h, lower.as_bytes(), &meta(Some(token), "127.0.0.1"), 0, 300).is_err());
+        assert!(
+            verify_request(
+                &auth,
+                &h,
+                lower.as_bytes(),
+                &meta(Some(token), "127.0.0.1"),
+                0,
+                300
+            )
+            .is_err()
+        );
         assert!(OutboundCheck::new("short", &["00Dn00000008y2t".into()], &[]).is_err());
         assert!(OutboundCheck::new(token, &[], &[]).is_err());
         assert!(OutboundCheck::new(token, &["00Dn00000008y2tAAA".into()], &[]).is_err());
-        assert!(OutboundCheck::new(token, &["00Dn00000008y2t".into()], &["1.2.3.0/99".into()]).is_err());
+        assert!(
+            OutboundCheck::new(token, &["00Dn00000008y2t".into()], &["1.2.3.0/99".into()]).is_err()
+        );
     }
 
     #[test]
