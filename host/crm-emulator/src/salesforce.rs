@@ -275,11 +275,12 @@ impl SalesforceEmulator {
             .with_state(self.clone())
     }
 
-    fn gate(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// Auth and faults for one API request: `Some(answer)` refuses it.
+    fn gate(&self, headers: &HeaderMap) -> Option<Response> {
         self.inner().api_requests += 1;
         if let Some(status) = self.shared.faults.draw() {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(sf_error(status, "SERVER_UNAVAILABLE", "injected fault"));
+            return Some(sf_error(status, "SERVER_UNAVAILABLE", "injected fault"));
         }
         let token = headers
             .get(header::AUTHORIZATION)
@@ -287,8 +288,8 @@ impl SalesforceEmulator {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         match token {
-            Some(t) if self.inner().tokens.contains(t) => Ok(()),
-            _ => Err(sf_error(
+            Some(t) if self.inner().tokens.contains(t) => None,
+            _ => Some(sf_error(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_SESSION_ID",
                 "Session expired or invalid",
@@ -362,7 +363,7 @@ async fn sobject(
     Path((version, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = emu.gate(&headers) {
+    if let Some(r) = emu.gate(&headers) {
         return r;
     }
     let records = emu.records(&object);
@@ -674,7 +675,7 @@ async fn run_query(
     headers: HeaderMap,
     include_deleted: bool,
 ) -> Response {
-    if let Err(r) = emu.gate(&headers) {
+    if let Some(r) = emu.gate(&headers) {
         return r;
     }
     let q = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
@@ -747,7 +748,7 @@ async fn more(
     Path((version, cursor)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = emu.gate(&headers) {
+    if let Some(r) = emu.gate(&headers) {
         return r;
     }
     let Some((id, offset)) = cursor

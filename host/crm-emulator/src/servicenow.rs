@@ -263,12 +263,12 @@ impl ServiceNowEmulator {
             .with_state(self.clone())
     }
 
-    /// Auth and faults for one API request; `Err` is the answer to send.
-    fn gate(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// Auth and faults for one API request: `Some(answer)` refuses it.
+    fn gate(&self, headers: &HeaderMap) -> Option<Response> {
         self.inner().api_requests += 1;
         if let Some(status) = self.shared.faults.draw() {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(sn_error(
+            return Some(sn_error(
                 status,
                 "Injected fault",
                 "the emulator was told to fail this request",
@@ -292,9 +292,9 @@ impl ServiceNowEmulator {
             false
         };
         if ok {
-            Ok(())
+            None
         } else {
-            Err(sn_error(
+            Some(sn_error(
                 StatusCode::UNAUTHORIZED,
                 "User Not Authenticated",
                 "Required to provide Auth information",
@@ -392,7 +392,7 @@ async fn list(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = emu.gate(&headers) {
+    if let Some(resp) = emu.gate(&headers) {
         return resp;
     }
     let params: BTreeMap<String, String> =
@@ -544,7 +544,7 @@ async fn one(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = emu.gate(&headers) {
+    if let Some(resp) = emu.gate(&headers) {
         return resp;
     }
     let params: BTreeMap<String, String> =
