@@ -155,6 +155,10 @@ pub struct SourceConfig {
     pub config: serde_json::Value,
     /// Webhook authentication (used by `dialsync serve`).
     pub auth: Option<WebhookAuth>,
+    /// Reading records back from the CRM (`dialsync pull`, the `serve` schedule, thin
+    /// webhooks); defined by the pull module.
+    #[serde(default)]
+    pub pull: Option<crate::pull::PullConfig>,
 }
 
 fn default_region() -> String {
@@ -174,6 +178,13 @@ pub struct WebhookAuth {
     /// User name for scheme `basic` (added for `dialsync serve`).
     #[serde(default)]
     pub username: Option<String>,
+    /// Scheme `salesforce-outbound`: the org ids (15- or 18-character) whose Outbound
+    /// Messages are accepted.
+    #[serde(default)]
+    pub organization_ids: Vec<String>,
+    /// Scheme `salesforce-outbound`: client addresses allowed (CIDRs); empty allows any.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
 }
 
 /// Webhook authentication schemes.
@@ -190,6 +201,8 @@ pub enum WebhookScheme {
     Github,
     /// Stripe `Stripe-Signature`.
     Stripe,
+    /// Salesforce Outbound Messages: org id + URL token (+ IP allowlist), no header.
+    SalesforceOutbound,
 }
 
 impl Config {

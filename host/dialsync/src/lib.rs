@@ -11,5 +11,6 @@ pub mod genesys_port;
 pub mod plugin_new;
 pub mod plugin_registry;
 pub mod plugin_test;
+pub mod pull;
 pub mod server;
 pub mod sync;

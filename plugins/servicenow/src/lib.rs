@@ -12,6 +12,11 @@
 //! (when it is an ISO alpha-2 code) or the configured `default_region`. A phone
 //! that cannot be normalised rejects the record at that field; an active record
 //! with no phone at all is skipped ("no phone").
+//!
+//! Deletes ([`deletes`]): a business-rule payload with `"operation": "delete"` or a
+//! `sys_audit_delete` row becomes a `remove` of the contact.
+
+pub mod deletes;
 
 use dialsync_plugin_sdk::record::region_code;
 use dialsync_plugin_sdk::serde_json::Value;
@@ -75,6 +80,9 @@ impl Mapper for ServiceNow {
     }
 
     fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
+        if let Some(outcome) = deletes::map_delete(record) {
+            return outcome;
+        }
         let country = value(record, "country").ok().flatten();
         let region = region_code(country).or_else(|| host.config("default_region"));
         let mut b = ChangeBuilder::new(host, region);
@@ -188,7 +196,7 @@ fn company(record: &Value) -> (Option<&str>, &'static str) {
 }
 
 /// ServiceNow sys_ids are 32 lowercase hex characters.
-fn is_sys_id(id: &str) -> bool {
+pub(crate) fn is_sys_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

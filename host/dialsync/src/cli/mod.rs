@@ -7,7 +7,8 @@ mod deadletters;
 mod demo;
 mod emulator;
 mod import;
-pub(crate) mod plugin;
+mod plugin;
+mod pull;
 mod serve;
 mod status;
 
@@ -39,6 +40,8 @@ enum Command {
     Import(import::Args),
     /// Try plugins on records files and manage installed plugins.
     Plugin(plugin::Args),
+    /// Sweep a source's CRM for changed and deleted records (`[sources.X.pull]`).
+    Pull(pull::Args),
     /// Serve CRM webhooks, Genesys data actions, the admin API, health and metrics.
     Serve(serve::Args),
     /// What happened to one CRM record (by externalId).
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Emulator(args) => emulator::run(args),
         Command::Import(args) => import::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::Pull(args) => pull::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Status(args) => status::run(args),
     }

@@ -233,6 +233,12 @@ pub const OUTBOUND_ACK: &str = concat!(
 /// A SOAP fault carrying `reason` (XML-escaped): Salesforce keeps the message and
 /// retries it later.
 pub fn outbound_fault(reason: &str) -> String {
+    outbound_fault_with("soapenv:Server", reason)
+}
+
+/// A SOAP 1.1 fault with `faultcode` (`soapenv:Client` when the message itself was
+/// refused, `soapenv:Server` when we failed) and `reason` (XML-escaped).
+pub fn outbound_fault_with(faultcode: &str, reason: &str) -> String {
     let escaped = reason
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -241,10 +247,10 @@ pub fn outbound_fault(reason: &str) -> String {
         concat!(
             r#"<?xml version="1.0" encoding="UTF-8"?>"#,
             r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">"#,
-            r#"<soapenv:Body><soapenv:Fault><faultcode>soapenv:Server</faultcode>"#,
+            r#"<soapenv:Body><soapenv:Fault><faultcode>{}</faultcode>"#,
             r#"<faultstring>{}</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#
         ),
-        escaped
+        faultcode, escaped
     )
 }
 

@@ -65,6 +65,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(admin)
         .route("/v1/sources/{source}/events", post(webhooks::ingest))
+        .route(
+            "/v1/sources/{source}/events/{token}",
+            post(webhooks::ingest_with_token),
+        )
         .route("/v1/actions/{action}", post(actions::execute))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -87,10 +91,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = Arc::new(tokio::sync::Notify::new());
     let worker = tokio::spawn(work(state.clone(), stop.clone()));
+    let (pull_stop, pull_stopped) = tokio::sync::watch::channel(false);
+    let pulls = crate::pull::spawn_schedules(&state, pull_stopped);
     let app = router(state.clone());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address feeds the `salesforce-outbound` scheme's IP allowlist.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let _ = pull_stop.send(true);
+    for pull in pulls {
+        if let Err(e) = pull.await {
+            tracing::error!(error = %e, "a scheduled pull task panicked");
+        }
+    }
     stop.notify_one();
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "the sync worker panicked");

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::config::{WebhookAuth as AuthConfig, WebhookScheme};
 
-use super::signatures::{WebhookAuth, WebhookSecret};
+use super::signatures::{OutboundCheck, WebhookAuth, WebhookSecret};
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +79,14 @@ pub fn auth_from_config(key: &str, auth: &AuthConfig) -> Result<WebhookAuth, Set
         WebhookScheme::StandardWebhooks => "standard-webhooks",
         WebhookScheme::Github => "github",
         WebhookScheme::Stripe => "stripe",
+        WebhookScheme::SalesforceOutbound => {
+            return OutboundCheck::new(&secret, &auth.organization_ids, &auth.allowed_ips)
+                .map(WebhookAuth::SalesforceOutbound)
+                .map_err(|e| SettingsError {
+                    key: key.to_owned(),
+                    message: e.to_string(),
+                });
+        }
     };
     WebhookAuth::from_config(scheme, &secret, auth.username.as_deref()).map_err(|e| SettingsError {
         key: key.to_owned(),

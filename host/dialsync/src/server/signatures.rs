@@ -2,6 +2,12 @@
 //! (Standard Webhooks, GitHub `X-Hub-Signature-256`, Stripe-style `t=..,v1=..`) and the
 //! shared-secret headers ServiceNow business rules send (bearer token, Basic auth).
 //!
+//! Salesforce Outbound Messages carry no credential header at all, so their scheme
+//! (`salesforce-outbound`) checks what Salesforce's security guidance names instead: the
+//! message's `OrganizationId` against the configured org id(s), a secret token the admin
+//! puts in the endpoint URL (path segment or `?token=`), and optionally the client's IP
+//! against an allowlist of CIDRs.
+//!
 //! Every check runs over the exact raw body bytes and compares in constant time
 //! (`Mac::verify_slice` for HMACs, `subtle` for tokens). A failed check names what was
 //! wrong (missing header, malformed header, stale timestamp, no matching signature) but
@@ -71,6 +77,109 @@ pub enum WebhookAuth {
         /// The endpoint secret used as its UTF-8 bytes (no base64 decoding).
         secret: WebhookSecret,
     },
+    /// Salesforce Outbound Messages: no Authorization header; see [`OutboundCheck`].
+    SalesforceOutbound(OutboundCheck),
+}
+
+/// What a Salesforce Outbound Message must satisfy (Salesforce's guidance for listeners:
+/// TLS, an IP allowlist, and checking the `OrganizationId` in the message; plus a secret
+/// in the endpoint URL so a stranger who knows the org id still cannot post).
+#[derive(Clone, Debug)]
+pub struct OutboundCheck {
+    /// The token expected in the endpoint URL's last path segment or `token` query.
+    pub token: WebhookSecret,
+    /// Accepted org ids, in their case-sensitive 15-character form.
+    pub org_ids: Vec<String>,
+    /// Client address allowlist; empty allows any address.
+    pub allowed_ips: Vec<ipnet::IpNet>,
+}
+
+impl OutboundCheck {
+    /// Builds the check from the token, the org ids (15- or 18-character; an 18-character
+    /// id must carry its correct checksum suffix) and the CIDRs (`13.108.0.0/14`, or a
+    /// bare address meaning just that host).
+    pub fn new(
+        token: &str,
+        org_ids: &[String],
+        allowed_ips: &[String],
+    ) -> Result<Self, AuthConfigError> {
+        if token.len() < 16 {
+            return Err(AuthConfigError(
+                "the Outbound Message URL token must be at least 16 characters".into(),
+            ));
+        }
+        if org_ids.is_empty() {
+            return Err(AuthConfigError(
+                "scheme \"salesforce-outbound\" needs `organization_ids`".into(),
+            ));
+        }
+        let org_ids = org_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                salesforce_id15(id).map_err(|reason| {
+                    AuthConfigError(format!("organization_ids[{i}] {id:?}: {reason}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_ips = allowed_ips
+            .iter()
+            .enumerate()
+            .map(|(i, cidr)| {
+                cidr.parse::<ipnet::IpNet>()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|e| {
+                        AuthConfigError(format!("allowed_ips[{i}] {cidr:?} is not a CIDR: {e}"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            token: WebhookSecret::new(token),
+            org_ids,
+            allowed_ips,
+        })
+    }
+}
+
+/// The case-sensitive 15-character form of a Salesforce id given in its 15- or
+/// 18-character form. The 18-character form's last three characters encode which of the
+/// first 15 are upper case (five bits per chunk of five, leftmost character = lowest
+/// bit, mapped onto `A..Z0..5`); a suffix that does not match is refused, since it means
+/// the id was mistyped or its case changed.
+pub fn salesforce_id15(id: &str) -> Result<String, String> {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("a Salesforce id has only letters and digits".into());
+    }
+    match id.len() {
+        15 => Ok(id.to_owned()),
+        18 => {
+            let (head, suffix) = id.split_at(15);
+            let expected = salesforce_id_suffix(head);
+            if suffix.eq_ignore_ascii_case(&expected) {
+                Ok(head.to_owned())
+            } else {
+                Err(format!(
+                    "the 18-character id's checksum suffix should be {expected}"
+                ))
+            }
+        }
+        n => Err(format!("a Salesforce id has 15 or 18 characters, not {n}")),
+    }
+}
+
+fn salesforce_id_suffix(id15: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    id15.as_bytes()
+        .chunks(5)
+        .map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_ascii_uppercase())
+                .fold(0usize, |acc, (i, _)| acc | (1 << i));
+            ALPHABET[bits] as char
+        })
+        .collect()
 }
 
 impl WebhookAuth {
@@ -82,6 +191,7 @@ impl WebhookAuth {
             Self::StandardWebhooks { .. } => "standard-webhooks",
             Self::Github { .. } => "github",
             Self::Stripe { .. } => "stripe",
+            Self::SalesforceOutbound(_) => "salesforce-outbound",
         }
     }
 
@@ -130,8 +240,11 @@ impl WebhookAuth {
             "stripe" => Ok(Self::Stripe {
                 secret: WebhookSecret::new(secret),
             }),
+            "salesforce-outbound" => Err(AuthConfigError(
+                "scheme \"salesforce-outbound\" is built with `OutboundCheck::new` (it needs organization ids)".into(),
+            )),
             other => Err(AuthConfigError(format!(
-                "unknown scheme {other:?}; expected bearer, basic, standard-webhooks, github or stripe"
+                "unknown scheme {other:?}; expected bearer, basic, standard-webhooks, github, stripe or salesforce-outbound"
             ))),
         }
     }
@@ -169,6 +282,29 @@ pub enum AuthError {
     /// No signature (or token, or credential) matched.
     #[error("{0}")]
     Mismatch(&'static str),
+    /// The request's origin is not allowed (Outbound Message from another org or an
+    /// address outside the allowlist): 403 rather than 401, since no credential would help.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl AuthError {
+    /// 403 for a refused origin, 401 for everything else.
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            Self::Forbidden(_) => axum::http::StatusCode::FORBIDDEN,
+            _ => axum::http::StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// What the request carried besides headers and body, for schemes that look at it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// The token from the endpoint URL (path segment after `/events/`, or `?token=`).
+    pub url_token: Option<String>,
+    /// The TCP peer's address, when the server knows it.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// What a successful check learned about the delivery.
@@ -186,6 +322,26 @@ pub fn verify(
     auth: &WebhookAuth,
     headers: &HeaderMap,
     body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<Verified, AuthError> {
+    verify_request(
+        auth,
+        headers,
+        body,
+        &RequestMeta::default(),
+        now,
+        tolerance_secs,
+    )
+}
+
+/// [`verify`] with what the request carried outside headers and body (URL token, client
+/// address), which the `salesforce-outbound` scheme needs.
+pub fn verify_request(
+    auth: &WebhookAuth,
+    headers: &HeaderMap,
+    body: &[u8],
+    meta: &RequestMeta,
     now: i64,
     tolerance_secs: i64,
 ) -> Result<Verified, AuthError> {
@@ -266,7 +422,76 @@ pub fn verify(
                 delivery_id: idempotency_key,
             })
         }
+        WebhookAuth::SalesforceOutbound(check) => {
+            verify_outbound(check, body, meta)?;
+            // Outbound Messages are deduplicated per notification `Id`.
+            Ok(Verified { delivery_id: None })
+        }
     }
+}
+
+/// Address first (cheapest, and says nothing about the token), then the URL token in
+/// constant time, then the message's `OrganizationId`.
+fn verify_outbound(
+    check: &OutboundCheck,
+    body: &[u8],
+    meta: &RequestMeta,
+) -> Result<(), AuthError> {
+    if !check.allowed_ips.is_empty() {
+        let ip = meta.client_ip.ok_or_else(|| {
+            AuthError::Forbidden("the client address is unknown and an IP allowlist is set".into())
+        })?;
+        // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        if !check.allowed_ips.iter().any(|net| net.contains(&ip)) {
+            return Err(AuthError::Forbidden(format!(
+                "client address {ip} is not in the source's allowed_ips"
+            )));
+        }
+    }
+    let given = meta.url_token.as_deref().ok_or(AuthError::Mismatch(
+        "the endpoint URL carries no token (…/events/<token> or ?token=)",
+    ))?;
+    if !bool::from(given.as_bytes().ct_eq(check.token.bytes())) {
+        return Err(AuthError::Mismatch("the endpoint URL token does not match"));
+    }
+    let org = outbound_organization_id(body)?;
+    let org15 = salesforce_id15(&org).map_err(|reason| AuthError::Malformed {
+        header: "OrganizationId",
+        reason: format!("{org:?}: {reason}"),
+    })?;
+    if check.org_ids.iter().any(|id| id == &org15) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden(format!(
+            "OrganizationId {org} is not one of the source's organization_ids"
+        )))
+    }
+}
+
+/// The `notifications/OrganizationId` of an Outbound Message.
+fn outbound_organization_id(body: &[u8]) -> Result<String, AuthError> {
+    let malformed = |reason: String| AuthError::Malformed {
+        header: "OrganizationId",
+        reason,
+    };
+    let text = std::str::from_utf8(body)
+        .map_err(|_| malformed("the body is not a UTF-8 SOAP Outbound Message".into()))?;
+    let doc = roxmltree::Document::parse(text)
+        .map_err(|e| malformed(format!("the body is not well-formed XML: {e}")))?;
+    doc.descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == "notifications")
+        .and_then(|n| {
+            n.children()
+                .find(|c| c.is_element() && c.tag_name().name() == "OrganizationId")
+        })
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| malformed("the message has no notifications/OrganizationId".into()))
 }
 
 fn verify_standard_webhooks(
@@ -598,6 +823,107 @@ mod tests {
             Err(AuthError::Mismatch(_))
         ));
         assert!(WebhookAuth::from_config("basic", "s3cret", None).is_err());
+    }
+
+    #[test]
+    fn salesforce_id_forms() {
+        // Vectors from amureki/salesforce_id_converter README and the ID algorithm.
+        assert_eq!(
+            salesforce_id15("00558000001N0KeAAK").unwrap(),
+            "00558000001N0Ke"
+        );
+        assert_eq!(
+            salesforce_id15("00558000001n0keaak").unwrap_err(),
+            "the 18-character id's checksum suffix should be AAA"
+        );
+        assert_eq!(
+            salesforce_id15("003D000000QO2vN").unwrap(),
+            "003D000000QO2vN"
+        );
+        assert_eq!(salesforce_id_suffix("003D000000QO2vN"), "IAT");
+        assert_eq!(salesforce_id_suffix("aAAAAAAAAAAAAAA"), "455");
+        assert!(salesforce_id15("00D12").is_err());
+        assert!(salesforce_id15("00D000000000001-").is_err());
+    }
+
+    #[test]
+    fn salesforce_outbound_checks_ip_token_and_org() {
+        let token = "tok-0123456789abcdef";
+        let check = OutboundCheck::new(
+            token,
+            &["00Dn00000008y2t".into()],
+            &["13.108.0.0/14".into(), "127.0.0.1".into()],
+        )
+        .unwrap();
+        let auth = WebhookAuth::SalesforceOutbound(check);
+        let body = br#"<e><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00Dn00000008y2tEAA</OrganizationId></notifications></e>"#;
+        let meta = |t: Option<&str>, ip: &str| RequestMeta {
+            url_token: t.map(str::to_owned),
+            client_ip: Some(ip.parse().unwrap()),
+        };
+        let h = HeaderMap::new();
+        assert!(verify_request(&auth, &h, body, &meta(Some(token), "13.109.1.2"), 0, 300).is_ok());
+        assert!(
+            verify_request(
+                &auth,
+                &h,
+                body,
+                &meta(Some(token), "::ffff:127.0.0.1"),
+                0,
+                300
+            )
+            .is_ok()
+        );
+        let e =
+            verify_request(&auth, &h, body, &meta(Some(token), "10.0.0.1"), 0, 300).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
+        let e = verify_request(&auth, &h, body, &meta(None, "127.0.0.1"), 0, 300).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(!e.to_string().contains(token));
+        let e = verify_request(
+            &auth,
+            &h,
+            body,
+            &meta(Some("tok-0123456789abcdeF"), "127.0.0.1"),
+            0,
+            300,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::Mismatch("the endpoint URL token does not match")
+        );
+        let other =
+            String::from_utf8_lossy(body).replace("00Dn00000008y2tEAA", "00Dn00000008y2uEAA");
+        let e = verify_request(
+            &auth,
+            &h,
+            other.as_bytes(),
+            &meta(Some(token), "127.0.0.1"),
+            0,
+            300,
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
+        // Case matters in the 15-character form: a lower-cased id is another org.
+        let lower = String::from_utf8_lossy(body).replace("00Dn00000008y2tEAA", "00dn00000008y2t");
+        assert!(
+            verify_request(
+                &auth,
+                &h,
+                lower.as_bytes(),
+                &meta(Some(token), "127.0.0.1"),
+                0,
+                300
+            )
+            .is_err()
+        );
+        assert!(OutboundCheck::new("short", &["00Dn00000008y2t".into()], &[]).is_err());
+        assert!(OutboundCheck::new(token, &[], &[]).is_err());
+        assert!(OutboundCheck::new(token, &["00Dn00000008y2tAAA".into()], &[]).is_err());
+        assert!(
+            OutboundCheck::new(token, &["00Dn00000008y2t".into()], &["1.2.3.0/99".into()]).is_err()
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct SourceState {
     pub auth: Option<WebhookAuth>,
     /// The plugin's Genesys access: the org's client, this source's lists only.
     pub port: Option<Arc<dyn GenesysPort>>,
+    /// The CRM read side (`[sources.X.pull]`), if configured.
+    pub pull: Option<Arc<crate::pull::PullSource>>,
     plugin: RwLock<PluginSlot>,
 }
 
@@ -126,6 +128,8 @@ impl AppState {
                 .map(|a| auth_from_config(&format!("sources.{name}.auth"), a))
                 .transpose()
                 .map_err(|e| StartError(e.to_string()))?;
+            let pull = crate::pull::build(name, source.pull.as_ref())
+                .map_err(|e| StartError(e.to_string()))?;
             let slot = load_plugin(&runtime, &registry, &source.plugin, source.config.clone())
                 .await
                 .map_err(|e| StartError(format!("sources.{name}.plugin: {e}")))?;
@@ -143,6 +147,7 @@ impl AppState {
                         Arc::new(SourceGenesysPort::new(client.clone(), lists))
                             as Arc<dyn GenesysPort>
                     }),
+                    pull,
                     plugin: RwLock::new(slot),
                 }),
             );

@@ -1,4 +1,6 @@
-//! `POST /v1/sources/{source}/events`: CRM webhook ingress.
+//! `POST /v1/sources/{source}/events` (and `.../events/{token}` for senders such as
+//! Salesforce Outbound Messages that can only prove themselves by a secret in the URL):
+//! CRM webhook ingress.
 //!
 //! Order of work, chosen so nothing invalid is stored and nothing acknowledged is lost:
 //! unknown source → 404; signature / token check over the raw bytes → 401 (nothing
@@ -8,35 +10,98 @@
 //! accepted changes journalled in one durable transaction; only then the delivery ids
 //! recorded and 202 answered, listing per record what was accepted and what was
 //! rejected and why (400 when records were rejected and none accepted). A journal
-//! failure answers 503 so the sender retries.
+//! failure answers 503 so the sender retries. For a source with scheme
+//! `salesforce-outbound` every answer is SOAP: the `Ack` once durable, otherwise a
+//! fault (`soapenv:Client` for 4xx, `soapenv:Server` for 5xx) with the status.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::envelopes::{self, BodyKind, OUTBOUND_ACK};
 use super::error::ApiError;
 use super::mapping::{RecordResult, map_records};
-use super::signatures;
+use super::signatures::{self, RequestMeta, WebhookAuth};
 use super::state::AppState;
 
-/// Handles one webhook delivery.
+/// Handles one webhook delivery (`POST /v1/sources/{source}/events[?token=...]`).
 pub async fn ingest(
     State(state): State<Arc<AppState>>,
     Path(source_name): Path<String>,
+    uri: Uri,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match ingest_inner(&state, &source_name, &headers, &body).await {
+    let meta = request_meta(None, &uri, &extensions);
+    handle(&state, &source_name, &meta, &headers, &body).await
+}
+
+/// Handles one webhook delivery whose endpoint URL carries the source's token as its
+/// last segment (`POST /v1/sources/{source}/events/{token}`).
+pub async fn ingest_with_token(
+    State(state): State<Arc<AppState>>,
+    Path((source_name, token)): Path<(String, String)>,
+    uri: Uri,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let meta = request_meta(Some(token), &uri, &extensions);
+    handle(&state, &source_name, &meta, &headers, &body).await
+}
+
+/// The URL token (path segment, else `token` query parameter) and the TCP peer address.
+fn request_meta(path_token: Option<String>, uri: &Uri, extensions: &Extensions) -> RequestMeta {
+    let url_token = path_token.or_else(|| {
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    RequestMeta {
+        url_token,
+        client_ip: extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip()),
+    }
+}
+
+async fn handle(
+    state: &Arc<AppState>,
+    source_name: &str,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match ingest_inner(state, source_name, meta, headers, body).await {
         Ok(response) => response,
         Err((kind, err)) => {
             metrics::counter!("dialsync_webhook_deliveries_total",
-                "source" => source_label(&state, &source_name), "result" => err.code)
+                "source" => source_label(state, source_name), "result" => err.code)
             .increment(1);
+            let outbound_source = state
+                .sources
+                .get(source_name)
+                .and_then(|s| s.auth.as_ref())
+                .is_some_and(|a| matches!(a, WebhookAuth::SalesforceOutbound(_)));
+            if outbound_source {
+                // Everything a Salesforce Outbound Message endpoint answers is SOAP;
+                // Salesforce keeps (and retries) a message answered with a fault.
+                let code = if err.status.is_server_error() {
+                    "soapenv:Server"
+                } else {
+                    "soapenv:Client"
+                };
+                return soap(
+                    err.status,
+                    envelopes::outbound_fault_with(code, &err.message),
+                );
+            }
             if kind == BodyKind::SalesforceOutbound && err.status.is_server_error() {
                 // Salesforce retries a message answered with a SOAP fault.
                 return soap(
@@ -67,6 +132,7 @@ fn json_err(e: ApiError) -> Failure {
 async fn ingest_inner(
     state: &Arc<AppState>,
     source_name: &str,
+    meta: &RequestMeta,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, Failure> {
@@ -88,18 +154,23 @@ async fn ingest_inner(
         ))
     })?;
     let now = chrono::Utc::now().timestamp();
-    let verified = signatures::verify(
+    let verified = signatures::verify_request(
         auth,
         headers,
         body,
+        meta,
         now,
         state.settings.timestamp_tolerance_secs,
     )
     .map_err(|e| {
         tracing::warn!(source = source_name, scheme = auth.scheme(), error = %e, "webhook refused");
         json_err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad-signature",
+            e.status(),
+            if e.status() == StatusCode::FORBIDDEN {
+                "forbidden-origin"
+            } else {
+                "bad-signature"
+            },
             format!("{} authentication failed: {e}", auth.scheme()),
         ))
     })?;
@@ -160,6 +231,20 @@ async fn ingest_inner(
         to_map_index.push(i);
     }
 
+    // Thin records (only `sys_id` / `Id`) are completed by a fetch through the
+    // source's CRM client, when it has one.
+    if let Some(pull) = &source.pull {
+        to_map = pull.complete_thin(to_map).await.map_err(|e| {
+            tracing::warn!(source = source_name, error = %e, "could not fetch a thin webhook's record");
+            (
+                kind,
+                ApiError::unavailable(
+                    "crm-unavailable",
+                    format!("could not fetch the record a thin webhook names: {e}; nothing was stored, retry"),
+                ),
+            )
+        })?;
+    }
     let slot = source.plugin();
     let mut mapped = map_records(source_name, &slot, source.port.clone(), &to_map).await;
     let accepted = if mapped.changes.is_empty() {
