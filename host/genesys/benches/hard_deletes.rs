@@ -13,11 +13,12 @@
 use std::time::Duration;
 
 use dialsync_emulator::{EmulatorConfig, RunningEmulator};
-use dialsync_genesys::model::WritableDialerContact;
-use dialsync_genesys::{AddContactsOptions, Endpoint, GenesysClient, OrgSettings, Secret};
+use dialsync_genesys::model::{ContactPhoneNumberColumn, WritableDialerContact};
+use dialsync_genesys::{
+    AddContactsOptions, ContactList, Endpoint, GenesysClient, OrgSettings, Secret,
+};
 use tokio::time::Instant;
 
-const LIST: &str = "00000000-0000-4000-8000-c0171157000a";
 const CONTACTS: usize = 10_000;
 const GENESYS_PER_MINUTE: f64 = 300.0;
 
@@ -36,11 +37,11 @@ fn api_requests(emu: &RunningEmulator) -> u64 {
         .sum()
 }
 
-async fn load(client: &GenesysClient) -> Vec<String> {
+async fn load(client: &GenesysClient, list: &str) -> Vec<String> {
     let contacts: Vec<WritableDialerContact> = (0..CONTACTS)
         .map(|i| WritableDialerContact {
             id: Some(format!("hd-{i}")),
-            contact_list_id: LIST.into(),
+            contact_list_id: list.into(),
             data: [
                 ("externalId".to_owned(), format!("HD_{i}")),
                 ("mobilePhone".to_owned(), format!("+1415{i:07}")),
@@ -51,7 +52,7 @@ async fn load(client: &GenesysClient) -> Vec<String> {
         .collect();
     for chunk in contacts.chunks(1000) {
         client
-            .add_contacts(LIST, chunk, AddContactsOptions::default())
+            .add_contacts(list, chunk, AddContactsOptions::default())
             .await
             .expect("load contacts");
     }
@@ -61,6 +62,7 @@ async fn load(client: &GenesysClient) -> Vec<String> {
 async fn measure<F, Fut>(
     emu: &RunningEmulator,
     client: &GenesysClient,
+    list: &str,
     way: &'static str,
     f: F,
 ) -> Row
@@ -68,12 +70,12 @@ where
     F: FnOnce(Vec<String>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let ids = load(client).await;
+    let ids = load(client, list).await;
     let before = api_requests(emu);
     let started = Instant::now();
     f(ids).await;
     let seconds = started.elapsed().as_secs_f64();
-    let left = emu.state().contact_list(LIST).map_or(0, |l| {
+    let left = emu.state().contact_list(list).map_or(0, |l| {
         l.contacts
             .iter()
             .filter(|c| c.id.starts_with("hd-"))
@@ -109,12 +111,30 @@ async fn main() {
     settings.max_concurrency = 8;
     let client = GenesysClient::new(settings).unwrap();
     client.ensure_token().await.unwrap();
+    // A list no campaign dials: Genesys skips contacts a dialer holds on bulk deletes.
+    let list = client
+        .create_contact_list(&ContactList {
+            name: Some("hard deletes".into()),
+            column_names: vec!["externalId".into(), "mobilePhone".into()],
+            phone_columns: vec![ContactPhoneNumberColumn {
+                column_name: "mobilePhone".into(),
+                kind: Some("cell".into()),
+                callable_time_column: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("create list")
+        .id
+        .expect("list id");
+    let list = list.as_str();
 
     let mut rows = Vec::new();
     rows.push(
         measure(
             &emu,
             &client,
+            list,
             "one by one (DELETE …/contacts/{id})",
             |ids| {
                 let c = client.clone();
@@ -124,7 +144,7 @@ async fn main() {
                     futures::stream::iter(ids)
                         .for_each_concurrent(8, |id| {
                             let c = c.clone();
-                            async move { c.delete_contact(LIST, &id).await.expect("delete") }
+                            async move { c.delete_contact(list, &id).await.expect("delete") }
                         })
                         .await;
                 }
@@ -136,10 +156,11 @@ async fn main() {
         measure(
             &emu,
             &client,
+            list,
             "DELETE …/contacts?contactIds= (100/call)",
             |ids| {
                 let c = client.clone();
-                async move { c.delete_contacts(LIST, &ids).await.expect("delete") }
+                async move { c.delete_contacts(list, &ids).await.expect("delete") }
             },
         )
         .await,
@@ -148,6 +169,7 @@ async fn main() {
         measure(
             &emu,
             &client,
+            list,
             "bulk/remove jobs (1000/job, polled)",
             |ids| {
                 let c = client.clone();
@@ -155,7 +177,7 @@ async fn main() {
                     let externals: Vec<String> =
                         ids.iter().map(|id| format!("HD_{}", &id[3..])).collect();
                     c.bulk_remove_by_column(
-                        LIST,
+                        list,
                         "externalId",
                         &externals,
                         Duration::from_secs(300),

@@ -32,8 +32,9 @@ enum AgentsCommand {
 struct ApplyArgs {
     /// The plan: .json, .yaml/.yml (checked against schemas/agents-plan.schema.json) or
     /// .csv (columns user, department, title, preferred_name, manager, acd_auto_answer,
-    /// skills "Sales:4;Billing:2", skills_mode, languages "English:5", utilization
-    /// "call:1;email:3").
+    /// skills "Sales:4;Billing:2", skills_mode, languages "English:5", languages_mode,
+    /// utilization "call:1;email:3"). Listed skills and languages are the agent's exact set
+    /// unless their mode is `add`.
     plan: PathBuf,
     /// dialsync config file.
     #[arg(long, default_value = "dialsync.toml")]
