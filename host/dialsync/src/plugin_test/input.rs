@@ -80,42 +80,39 @@ fn read_from<R: Read + Seek>(
         }
     }
     let starts_object = first_line.trim_start().starts_with('{');
-    if starts_object {
-        if let Ok(value) = serde_json::from_str::<Value>(&first_line) {
-            let mut rest = String::new();
-            let mut line_no = first_line_no;
-            let mut count = 0u64;
-            // One complete object on the first line: JSON Lines when more lines
-            // follow, else a single object or an envelope.
-            let mut pending = Some(value);
-            loop {
-                rest.clear();
-                if file.read_line(&mut rest).map_err(io)? == 0 {
-                    break;
-                }
-                line_no += 1;
-                if rest.trim().is_empty() {
-                    continue;
-                }
-                if let Some(first) = pending.take() {
-                    if !each(count, first) {
-                        return Ok(count);
-                    }
-                    count += 1;
-                }
-                let value: Value = serde_json::from_str(&rest).map_err(|e| {
-                    format(format!("line {line_no} column {}", e.column()), reason(&e))
-                })?;
-                if !each(count, value) {
+    if starts_object && let Ok(value) = serde_json::from_str::<Value>(&first_line) {
+        let mut rest = String::new();
+        let mut line_no = first_line_no;
+        let mut count = 0u64;
+        // One complete object on the first line: JSON Lines when more lines
+        // follow, else a single object or an envelope.
+        let mut pending = Some(value);
+        loop {
+            rest.clear();
+            if file.read_line(&mut rest).map_err(io)? == 0 {
+                break;
+            }
+            line_no += 1;
+            if rest.trim().is_empty() {
+                continue;
+            }
+            if let Some(first) = pending.take() {
+                if !each(count, first) {
                     return Ok(count);
                 }
                 count += 1;
             }
-            if let Some(only) = pending {
-                return Ok(unwrap_envelope(only, &mut each));
+            let value: Value = serde_json::from_str(&rest)
+                .map_err(|e| format(format!("line {line_no} column {}", e.column()), reason(&e)))?;
+            if !each(count, value) {
+                return Ok(count);
             }
-            return Ok(count);
+            count += 1;
         }
+        if let Some(only) = pending {
+            return Ok(unwrap_envelope(only, &mut each));
+        }
+        return Ok(count);
     }
     if !starts_object && !first_line.trim_start().starts_with('[') {
         return Err(format(
