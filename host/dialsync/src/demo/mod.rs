@@ -303,6 +303,7 @@ async fn sync_and_report(
             concurrent_batches: 4,
         },
         keys_per_round: 4000,
+        ..EngineOptions::default()
     };
     let engine = Engine::open(db, bindings, options_engine)?;
 
