@@ -112,7 +112,12 @@ fn binding(name: &str, list: &str, sink: Arc<dyn ContactSink>, mode: DeleteMode)
     }
 }
 
-fn engine(dir: &tempfile::TempDir, client: &GenesysClient, mode: DeleteMode, opts: EngineOptions) -> Engine {
+fn engine(
+    dir: &tempfile::TempDir,
+    client: &GenesysClient,
+    mode: DeleteMode,
+    opts: EngineOptions,
+) -> Engine {
     let sink = Arc::new(GenesysSink::new(client.clone()));
     Engine::open(
         &dir.path().join("journal.db"),
@@ -222,20 +227,29 @@ async fn a_late_older_create_never_resurrects_a_tombstone() {
         .await
         .unwrap();
     idle(&engine).await;
-    assert_eq!(outcome(&engine, "R", del[0].seq).await.as_deref(), Some("unchanged"));
+    assert_eq!(
+        outcome(&engine, "R", del[0].seq).await.as_deref(),
+        Some("unchanged")
+    );
     // The record as of day 19 arrives afterwards.
     let late = engine
         .accept("crm", vec![upsert("R", 19 * 86_400, "old", "+14155550101")])
         .await
         .unwrap();
     idle(&engine).await;
-    assert_eq!(outcome(&engine, "R", late[0].seq).await.as_deref(), Some("stale"));
+    assert_eq!(
+        outcome(&engine, "R", late[0].seq).await.as_deref(),
+        Some("stale")
+    );
     assert!(!contacts(&emu.state(), LIST).contains_key(&contact_id(LIST, "R")));
     let status = engine.status("R", None).await.unwrap();
     assert!(status[0].removed, "the tombstone is kept");
     // A newer create is a re-creation in the source: it goes through.
     engine
-        .accept("crm", vec![upsert("R", 21 * 86_400, "back", "+14155550101")])
+        .accept(
+            "crm",
+            vec![upsert("R", 21 * 86_400, "back", "+14155550101")],
+        )
         .await
         .unwrap();
     idle(&engine).await;
@@ -262,18 +276,33 @@ async fn an_unchanged_newer_version_still_wins_over_an_older_one() {
         .unwrap();
     idle(&engine).await;
     let same = engine
-        .accept("crm", vec![upsert("A", 21 * 86_400, "same", "+14155550102")])
+        .accept(
+            "crm",
+            vec![upsert("A", 21 * 86_400, "same", "+14155550102")],
+        )
         .await
         .unwrap();
     idle(&engine).await;
-    assert_eq!(outcome(&engine, "A", same[0].seq).await.as_deref(), Some("unchanged"));
+    assert_eq!(
+        outcome(&engine, "A", same[0].seq).await.as_deref(),
+        Some("unchanged")
+    );
     let older = engine
-        .accept("crm", vec![upsert("A", 20 * 86_400 + 7_200, "other", "+14155550102")])
+        .accept(
+            "crm",
+            vec![upsert("A", 20 * 86_400 + 7_200, "other", "+14155550102")],
+        )
         .await
         .unwrap();
     idle(&engine).await;
-    assert_eq!(outcome(&engine, "A", older[0].seq).await.as_deref(), Some("stale"));
-    assert_eq!(contacts(&emu.state(), LIST)[&contact_id(LIST, "A")].0["name"], "same");
+    assert_eq!(
+        outcome(&engine, "A", older[0].seq).await.as_deref(),
+        Some("stale")
+    );
+    assert_eq!(
+        contacts(&emu.state(), LIST)[&contact_id(LIST, "A")].0["name"],
+        "same"
+    );
     emu.shutdown().await;
 }
 
@@ -375,7 +404,10 @@ async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered() {
     })
     .await
     .expect("the do-not-call is applied once Genesys accepts it");
-    assert_eq!(outcome(&engine, "LOCKED", dnc_seq).await.as_deref(), Some("applied"));
+    assert_eq!(
+        outcome(&engine, "LOCKED", dnc_seq).await.as_deref(),
+        Some("applied")
+    );
     assert!(!contacts(&emu.state(), LIST)[&id].1, "uncallable");
 
     // Replaying the older dead letter is stale and leaves the contact uncallable.
@@ -396,7 +428,10 @@ async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered() {
     late.callable = Some(false);
     let late_seq = engine.accept("crm", vec![late]).await.unwrap()[0].seq;
     idle(&engine).await;
-    assert_eq!(outcome(&engine, "LATE", late_seq).await.as_deref(), Some("applied"));
+    assert_eq!(
+        outcome(&engine, "LATE", late_seq).await.as_deref(),
+        Some("applied")
+    );
     let (data, callable) = contacts(&emu.state(), LIST)[&contact_id(LIST, "LATE")].clone();
     assert!(!callable, "a late do-not-call is never stale");
     assert_eq!(data["name"], "late", "and it never makes older content win");
@@ -444,13 +479,19 @@ async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list() {
     engine
         .accept(
             "crm",
-            vec![op("D", 2, Operation::DoNotCall), op("D", 3, Operation::Remove)],
+            vec![
+                op("D", 2, Operation::DoNotCall),
+                op("D", 3, Operation::Remove),
+            ],
         )
         .await
         .unwrap();
     idle(&engine).await;
     let state = emu.state();
-    assert!(!contacts(&state, LIST).contains_key(&contact_id(LIST, "D")), "hard-deleted");
+    assert!(
+        !contacts(&state, LIST).contains_key(&contact_id(LIST, "D")),
+        "hard-deleted"
+    );
     assert_eq!(dnc_numbers(&state), vec!["+14155550123"]);
     // Re-created later in the CRM: still do-not-call.
     engine
@@ -558,7 +599,10 @@ async fn claims_of_a_round_whose_finish_failed_are_taken_over() {
         .accept("crm", vec![upsert("F", 1, "f", "+14155550130")])
         .await
         .unwrap();
-    assert!(engine.run_once().await.is_err(), "finish fails: the journal is locked");
+    assert!(
+        engine.run_once().await.is_err(),
+        "finish fails: the journal is locked"
+    );
     tokio::time::timeout(Duration::from_secs(20), engine.run_until_idle())
         .await
         .expect("the claims are taken over after the lease")
@@ -595,7 +639,13 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
     serve.accept("hooks", hooks).await.unwrap();
     // `serve` is mid-round: it holds the claims.
     let held = serve
-        .with_journal(|j| j.claim_ready(chrono::Utc::now().timestamp_millis(), 100, &[LIST.to_string()]))
+        .with_journal(|j| {
+            j.claim_ready(
+                chrono::Utc::now().timestamp_millis(),
+                100,
+                &[LIST.to_string()],
+            )
+        })
         .await
         .unwrap();
     assert_eq!(held.len(), 6);
@@ -612,11 +662,12 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         .await
         .unwrap();
     idle(&import).await;
-    assert!(import.dead_letters().await.unwrap().is_empty(), "no dead letters");
+    assert!(
+        import.dead_letters().await.unwrap().is_empty(),
+        "no dead letters"
+    );
     let claimed = import
-        .with_journal(|j| {
-            Ok(j.status("H0", None)?[0].changes[0].state.clone())
-        })
+        .with_journal(|j| Ok(j.status("H0", None)?[0].changes[0].state.clone()))
         .await
         .unwrap();
     assert_eq!(claimed, "claimed", "serve's claims were not reset");

@@ -25,8 +25,8 @@ use crate::genesys_port::SourceGenesysPort;
 use crate::plugin_registry::Registry;
 use crate::sync::records::{Format, Position, RecordsError, read_records};
 use crate::sync::{
-    Change, Compliance, ComplianceAlert, ContactSink, Engine, EngineOptions, FieldError, GenesysSink, Outcome,
-    Target, bindings_from_config, fold, validate,
+    Change, Compliance, ComplianceAlert, ContactSink, Engine, EngineOptions, FieldError,
+    GenesysSink, Outcome, Target, bindings_from_config, fold, validate,
 };
 
 /// Arguments of `dialsync import`.

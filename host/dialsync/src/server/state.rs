@@ -115,7 +115,7 @@ impl AppState {
             bindings,
             EngineOptions::for_config(config),
         )
-            .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
+        .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
         let deliveries = DeliveryLog::open(&config.store.path)
             .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
         let runtime = Runtime::new(Limits::default())

@@ -395,7 +395,10 @@ mod tests {
         let row = present(fold("E1", None, &mut c, [&off]).unwrap());
         assert!(!row.callable);
         let row = present(fold("E1", Some(&row), &mut c, [&on]).unwrap());
-        assert!(row.callable, "the source's consent field went false -> true");
+        assert!(
+            row.callable,
+            "the source's consent field went false -> true"
+        );
         assert_eq!(c.restored_at, Some(at(20)));
         // A restore older than the do-not-call does not reopen it.
         let mut c = Compliance::default();

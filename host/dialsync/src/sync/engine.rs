@@ -301,7 +301,8 @@ impl Engine {
             .map(|(list_id, keys)| self.run_list(list_id, keys));
         let work = futures::future::join_all(rounds);
         tokio::pin!(work);
-        let renew_every = Duration::from_millis((self.inner.options.journal.lease.as_millis() / 3).max(1) as u64);
+        let renew_every =
+            Duration::from_millis((self.inner.options.journal.lease.as_millis() / 3).max(1) as u64);
         let results: Vec<_> = loop {
             tokio::select! {
                 done = &mut work => break done.into_iter().flatten().collect(),

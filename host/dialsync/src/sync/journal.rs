@@ -30,7 +30,8 @@ use thiserror::Error;
 use super::change::{Change, Compliance, Outcome, Row, is_do_not_call};
 
 /// Ordered schema migrations; migration `i` brings the schema to `user_version = i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE changes (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,
     source            TEXT    NOT NULL,
@@ -89,7 +90,8 @@ CREATE TABLE import_runs (
     finished_at INTEGER,
     report      TEXT
 );
-"#, r#"
+"#,
+    r#"
 -- Per-contact state: the newest source time ever finished (any outcome but dead-lettered),
 -- and the compliance state. Claims become leases with an owner and an expiry.
 ALTER TABLE contacts ADD COLUMN seen_updated_at INTEGER;          -- microseconds
@@ -101,7 +103,8 @@ UPDATE contacts SET seen_updated_at = applied_updated_at;
 ALTER TABLE changes ADD COLUMN claim_owner TEXT;
 ALTER TABLE changes ADD COLUMN claim_expires_at INTEGER;          -- ms since the Unix epoch
 CREATE INDEX changes_by_claim ON changes(claim_owner) WHERE state = 'claimed';
-"#];
+"#,
+];
 
 /// A journal failure (the store itself, not a record).
 #[derive(Debug, Error)]
@@ -422,11 +425,7 @@ impl Journal {
             for change in changes {
                 let payload =
                     serde_json::to_string(change).expect("a change always serialises to JSON");
-                let priority = if is_do_not_call(change) {
-                    0
-                } else {
-                    1
-                };
+                let priority = if is_do_not_call(change) { 0 } else { 1 };
                 insert.execute(params![
                     source,
                     list_id,
@@ -704,7 +703,11 @@ impl Journal {
     /// Unfinished changes of the given lists that still need work: do-not-call changes
     /// that failed `alert_attempts` times or more are alerts (they keep retrying on their
     /// lane, and are listed by [`Journal::compliance_alerts`]) and are not counted.
-    pub fn unfinished_in(&self, lists: &[String], alert_attempts: u32) -> Result<u64, JournalError> {
+    pub fn unfinished_in(
+        &self,
+        lists: &[String],
+        alert_attempts: u32,
+    ) -> Result<u64, JournalError> {
         let lists_json = serde_json::to_string(lists).expect("strings serialise");
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM changes WHERE state != 'done'
@@ -716,7 +719,10 @@ impl Journal {
     }
 
     /// Do-not-call changes not yet applied after `min_attempts` attempts or more.
-    pub fn compliance_alerts(&self, min_attempts: u32) -> Result<Vec<ComplianceAlert>, JournalError> {
+    pub fn compliance_alerts(
+        &self,
+        min_attempts: u32,
+    ) -> Result<Vec<ComplianceAlert>, JournalError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, source, list_id, external_id, attempts, error FROM changes
              WHERE state != 'done' AND priority = 0 AND attempts >= ?1 ORDER BY seq",
@@ -1130,7 +1136,10 @@ mod tests {
         assert_eq!(seqs.len(), 1);
         let claimed = j.claim_ready(0, 10, &lists()).unwrap();
         assert_eq!(claimed.len(), 1);
-        assert!(j.claim_ready(0, 10, &lists()).unwrap().is_empty(), "claimed once");
+        assert!(
+            j.claim_ready(0, 10, &lists()).unwrap().is_empty(),
+            "claimed once"
+        );
         // A second process opens the journal: the live claim is not reset.
         let mut other = Journal::open_with(&path, &lease).unwrap();
         assert!(other.claim_ready(500, 10, &lists()).unwrap().is_empty());
@@ -1172,8 +1181,14 @@ mod tests {
     fn a_released_round_is_claimable_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = open(&dir);
-        j.accept("sn", "L", &[change("A", Operation::Upsert, 1, "a")], None, 0)
-            .unwrap();
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 1, "a")],
+            None,
+            0,
+        )
+        .unwrap();
         assert_eq!(j.claim_ready(0, 10, &lists()).unwrap().len(), 1);
         j.release().unwrap();
         assert_eq!(j.claim_ready(0, 10, &lists()).unwrap().len(), 1);
