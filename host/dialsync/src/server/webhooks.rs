@@ -181,7 +181,6 @@ async fn ingest_inner(
                 )
             })?
     };
-    if !accepted.is_empty() {}
     for (accepted, &record) in accepted.iter().zip(&mapped.origin) {
         if let RecordResult::Accepted { seqs, .. } = &mut mapped.results[record] {
             seqs.push(accepted.seq);
