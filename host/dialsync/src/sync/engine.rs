@@ -86,6 +86,8 @@ pub struct EngineOptions {
     pub shape_ttl: Duration,
     /// How often idle workers look for work queued by other processes.
     pub idle_poll: Duration,
+    /// Finished changes and webhook delivery ids older than this are pruned by the workers.
+    pub retention: Duration,
 }
 
 impl Default for EngineOptions {
@@ -102,6 +104,7 @@ impl Default for EngineOptions {
             journal: JournalOptions::default(),
             shape_ttl: Duration::from_secs(300),
             idle_poll: Duration::from_secs(1),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -111,6 +114,7 @@ impl EngineOptions {
     /// config's orgs.
     pub fn for_config(config: &crate::config::Config) -> EngineOptions {
         let mut options = EngineOptions::default();
+        options.retention = Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600);
         if let Some(per_call) = config.orgs.values().map(|o| o.max_contacts_per_call).min() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;
@@ -422,7 +426,15 @@ impl Engine {
         let engine = self.clone();
         let stop2 = stop.clone();
         let task = tokio::spawn(async move {
+            // Retention runs when the workers start and then about once an hour.
+            let mut next_prune = tokio::time::Instant::now();
             loop {
+                if tokio::time::Instant::now() >= next_prune {
+                    next_prune += Duration::from_secs(3600);
+                    if let Err(e) = engine.prune().await {
+                        tracing::warn!(error = %e, "journal retention failed; retrying in an hour");
+                    }
+                }
                 let wake = engine.inner.wake.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
@@ -456,6 +468,13 @@ impl Engine {
         while self.run_once().await? > 0 {}
         let lists = self.inner.lists.clone();
         self.journal(move |j| j.next_ready_at(&lists)).await
+    }
+
+    /// Prunes finished changes and webhook delivery ids older than the retention window;
+    /// returns the number of changes deleted.
+    pub async fn prune(&self) -> Result<u64, EngineError> {
+        let before = self.now_ms() - self.inner.options.retention.as_millis() as i64;
+        self.journal(move |j| j.prune(before)).await
     }
 
     /// Do-not-call changes not applied after the retry budget: they keep retrying on their

@@ -920,6 +920,44 @@ impl Journal {
         Ok((wanted, missing))
     }
 
+    /// Retention: deletes finished changes that finished before `before_ms` (except those of
+    /// open dead letters, which stay replayable) and webhook delivery ids received before
+    /// then. The per-contact state is kept, so `status` and every delivery rule still
+    /// answer for pruned changes. Returns the number of changes deleted.
+    pub fn prune(&mut self, before_ms: i64) -> Result<u64, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute(
+            "DELETE FROM changes WHERE state = 'done' AND finished_at < ?1
+                AND (dead_letter_id IS NULL OR dead_letter_id IN
+                     (SELECT id FROM dead_letters WHERE replayed_at IS NOT NULL))",
+            params![before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM dead_letters WHERE replayed_at IS NOT NULL AND replayed_at < ?1",
+            params![before_ms],
+        )?;
+        // The webhook ingress keeps its delivery ids in the same file (see
+        // `server::dedup`); `received_at` is RFC 3339 in UTC, so it orders as text.
+        let has_deliveries: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'server_webhook_deliveries')",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_deliveries {
+            let cutoff = DateTime::from_timestamp_millis(before_ms)
+                .unwrap_or_default()
+                .to_rfc3339();
+            tx.execute(
+                "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
+                params![cutoff],
+            )?;
+        }
+        tx.commit()?;
+        Ok(deleted as u64)
+    }
+
     /// Starts an import run and returns its id.
     pub fn start_run(
         &mut self,
@@ -1313,5 +1351,69 @@ mod tests {
         assert_eq!(k.changes[0].attempts, 0);
         let status = j.status("A", Some("sn")).unwrap();
         assert_eq!(status[0].changes[0].state, "claimed");
+    }
+
+    #[test]
+    fn retention_prunes_finished_changes_and_keeps_the_contact_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = open(&dir);
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 1, "a")],
+            None,
+            0,
+        )
+        .unwrap();
+        let k = j.claim_ready(0, 10, &lists()).unwrap().remove(0);
+        let seq = k.changes[0].seq;
+        j.finish(
+            &[(
+                "L".into(),
+                "A".into(),
+                KeyResult::Finished {
+                    outcomes: vec![(seq, Outcome::Applied, None)],
+                    applied: Some(NewState {
+                        source: "sn".into(),
+                        contact_id: "id-a".into(),
+                        updated_at: k.changes[0].change.source_updated_at,
+                        content_hash: "h".into(),
+                        row: None,
+                        removed: false,
+                        seq,
+                    }),
+                    seen: Some(Seen {
+                        source: "sn".into(),
+                        seen_at: k.changes[0].change.source_updated_at,
+                        compliance: Compliance::default(),
+                        removed: Some(false),
+                    }),
+                },
+            )],
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(j.prune(1_000).unwrap(), 0, "not older than the window yet");
+        assert_eq!(j.prune(1_001).unwrap(), 1);
+        let status = j.status("A", Some("sn")).unwrap();
+        assert_eq!(
+            status.len(),
+            1,
+            "status still answers from the contact state"
+        );
+        assert!(status[0].changes.is_empty());
+        assert!(status[0].seen_updated_at.is_some());
+        assert_eq!(status[0].last_outcome.as_deref(), Some("applied"));
+        // The mark survives pruning: an older change is still stale.
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 0, "old")],
+            None,
+            2_000,
+        )
+        .unwrap();
+        let k = j.claim_ready(2_000, 10, &lists()).unwrap().remove(0);
+        assert!(k.state.mark().unwrap() > k.changes[0].change.source_updated_at);
     }
 }
