@@ -113,8 +113,10 @@ impl EngineOptions {
     /// Defaults, with batches no larger than the smallest `max_contacts_per_call` of the
     /// config's orgs.
     pub fn for_config(config: &crate::config::Config) -> EngineOptions {
-        let mut options = EngineOptions::default();
-        options.retention = Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600);
+        let mut options = EngineOptions {
+            retention: Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600),
+            ..EngineOptions::default()
+        };
         if let Some(per_call) = config.orgs.values().map(|o| o.max_contacts_per_call).min() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;
