@@ -76,12 +76,21 @@ pub struct StoreConfig {
     /// SQLite journal file (relative paths are resolved against the config file's folder).
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// Finished changes and webhook delivery ids older than this many days are pruned
+    /// (the per-contact state is kept).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    7
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: default_store_path(),
+            retention_days: default_retention_days(),
         }
     }
 }

@@ -36,7 +36,8 @@ const EXPECTED: [Expected; 3] = [
     // ServiceNow, 40 records.
     // page 1: sn1..sn8 + sn9 (inactive → do-not-call) applied, record 0 is re-sent as record 9
     //         in the same page → 9 applied, 1 superseded.
-    // page 2: bad phone, no sys_id, bad date → 3 rejected; no phone → skipped; sn10, sn11,
+    // page 2: bad phone, no sys_id, bad date → 3 rejected; no phone, never synced → journaled
+    //         and skipped by the engine (`no_phone`); sn10, sn11,
     //         sn4 update, sn12 → 4 applied; sn2 older → stale; sn3 same content → unchanged.
     // page 3: sn5 deactivated, sn13 (second version; first superseded), sn14, sn15, sn17,
     //         sn18 → 6 applied, 1 superseded; bad mobile + 584-char title → 2 rejected;
@@ -46,12 +47,13 @@ const EXPECTED: [Expected; 3] = [
     Expected {
         source: "servicenow",
         outcomes: [28, 1, 2, 2, 1, 6, 0],
-        accepted: 33,
+        accepted: 34,
         contacts: 25,
         uncallable: 2,
     },
     // Salesforce, 40 records (one CDC event names two contacts → 41 outcomes).
-    // page 1: sf1..sf7, lead L1, sf8 (DoNotCall) → 9 applied; lead without phone → skipped.
+    // page 1: sf1..sf7, lead L1, sf8 (DoNotCall) → 9 applied; lead without phone, never
+    //         synced → skipped by the engine (`no_phone`).
     // page 2: sf1 by its 15-char Id, same content → unchanged; sf2 older → stale; no Id,
     //         bad phone, bad SystemModstamp → 3 rejected; Account → skipped; sf9, sf10,
     //         sf3 deleted (soft), sf11 → 4 applied.
@@ -66,12 +68,13 @@ const EXPECTED: [Expected; 3] = [
     Expected {
         source: "salesforce",
         outcomes: [27, 2, 1, 1, 5, 5, 0],
-        accepted: 32,
+        accepted: 33,
         contacts: 21,
         uncallable: 6,
     },
     // Custom CRM, 40 records.
-    // page 1: c1..c8, c9 (do_not_call) → 9 applied; c10 without phone → skipped.
+    // page 1: c1..c8, c9 (do_not_call) → 9 applied; c10 without phone, never synced →
+    //         skipped by the engine (`no_phone`).
     // page 2: c1 older → stale; c2 update, c11, c12 (sent twice: 1 superseded), c3 deleted,
     //         c13 → 5 applied; no id, no updated_at, bad phone → 3 rejected.
     // page 3: c4 same content → unchanged; c14 deleted but never synced → unchanged;
@@ -81,7 +84,7 @@ const EXPECTED: [Expected; 3] = [
     Expected {
         source: "custom-crm",
         outcomes: [28, 2, 2, 2, 1, 5, 0],
-        accepted: 34,
+        accepted: 35,
         contacts: 25,
         uncallable: 3,
     },
@@ -167,7 +170,8 @@ fn check_outcomes_and_state(report: &Value) {
     assert_eq!(u(&state["dead_letters"]), 0);
     assert_eq!(state["read_back_mismatches"], serde_json::json!([]));
     // Every contact written (and the never-written keys) was read back through the API.
-    let keys = 25 + 21 + 25 + 3; // + sf98, sf99 and c14, which must be absent
+    // + sf98, sf99, c14 and the three records without a phone, which must be absent.
+    let keys = 25 + 21 + 25 + 6;
     assert_eq!(u(&state["read_back"]), keys);
 }
 

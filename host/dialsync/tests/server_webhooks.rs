@@ -438,9 +438,17 @@ async fn webhooks_from_all_three_crms_reach_the_contact_lists() {
                 e["kind"] == "change" && e["operation"] == "upsert" && e["partial"] == false
             })
             .collect();
+        // The fixture records with no phone at all are sent, but never having been synced
+        // they are skipped by the engine (`no_phone`): nothing to dial or clear.
+        const NO_PHONE: [&str; 3] = [
+            "sn_0ad1ffa5cde2bd075aa09a1119f3904c",
+            "sf_00QDn0000000003MAA",
+            "crm_C0007",
+        ];
         let ids: BTreeSet<String> = pairs
             .iter()
             .map(|(_, e)| e["externalId"].as_str().unwrap().to_owned())
+            .filter(|id| !NO_PHONE.contains(&id.as_str()))
             .collect();
         // One webhook per record, as CRMs send them.
         for (i, (record, _)) in pairs.iter().enumerate() {

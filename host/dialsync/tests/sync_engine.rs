@@ -95,6 +95,7 @@ fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
             concurrent_batches: 4,
         },
         keys_per_round: per_call * 4,
+        ..EngineOptions::default()
     }
 }
 

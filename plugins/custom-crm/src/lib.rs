@@ -29,7 +29,8 @@
 //!   type, an unusable phone or date — rejects the record with one field error per
 //!   problem, at the field's JSON pointer;
 //! * `deleted` rule matches → remove; `do_not_call` rule matches → do-not-call;
-//! * otherwise upsert, or skip when the record has no phone number at all.
+//! * otherwise upsert — also when the record has no phone number at all (the
+//!   host clears the phone columns and makes the contact uncallable).
 
 mod config;
 
@@ -150,8 +151,6 @@ fn map_with(host: &dyn Host, config: &Config, record: &Value) -> MapOutcome {
         Operation::Remove
     } else if config.do_not_call.matches(record) {
         Operation::DoNotCall
-    } else if phones.is_empty() {
-        return MapOutcome::Skip(format!("no phone: {external_id} has no phone number"));
     } else {
         Operation::Upsert
     };

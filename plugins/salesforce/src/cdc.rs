@@ -141,12 +141,6 @@ pub fn map_event(host: &dyn Host, payload: &Value, base: &str) -> MapOutcome {
             "epoch milliseconds",
         )]);
     };
-    if change_type == "CREATE" && operation == Operation::Upsert && phones.is_empty() {
-        return MapOutcome::Skip(format!(
-            "no phone: created {entity} {} has no Phone, MobilePhone or HomePhone",
-            raw_ids.join(", ")
-        ));
-    }
     let mut changes: Vec<ContactChange> = ids
         .into_iter()
         .map(|(id18, external_id)| ContactChange {

@@ -81,11 +81,8 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
         Operation::Remove
     } else if do_not_call {
         Operation::DoNotCall
-    } else if phones.is_empty() {
-        return MapOutcome::Skip(format!(
-            "no phone: {external_id} has no Phone, MobilePhone or HomePhone"
-        ));
     } else {
+        // No phone at all is an upsert too: the host clears the phone columns.
         Operation::Upsert
     };
     MapOutcome::Change(ContactChange {

@@ -10,8 +10,9 @@
 //! Output: externalId `sn_<sys_id>`; `active == "false"` → do-not-call; phones
 //! `phone`, `mobile_phone`, `home_phone` normalised with the record's `country`
 //! (when it is an ISO alpha-2 code) or the configured `default_region`. A phone
-//! that cannot be normalised rejects the record at that field; an active record
-//! with no phone at all is skipped ("no phone").
+//! that cannot be normalised rejects the record at that field; a record with no
+//! phone at all is still an upsert with no phones (the host clears the phone
+//! columns and makes the contact uncallable: the numbers were cleared in the CRM).
 //!
 //! Deletes ([`deletes`]): a business-rule payload with `"operation": "delete"` or a
 //! `sys_audit_delete` row becomes a `remove` of the contact.
@@ -157,11 +158,6 @@ impl Mapper for ServiceNow {
             }
         };
         let do_not_call = active == Some(false);
-        if !do_not_call && phones.is_empty() {
-            return MapOutcome::Skip(format!(
-                "no phone: {external_id} has no phone, mobile_phone or home_phone"
-            ));
-        }
         MapOutcome::Change(ContactChange {
             external_id,
             source_id: sys_id.to_owned(),

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dialsync_genesys::GenesysClient;
 use dialsync_plugin_host::{Limits, RecordOutcome, Runtime};
 use serde::Serialize;
 use serde_json::Value;
@@ -26,8 +25,8 @@ use crate::genesys_port::SourceGenesysPort;
 use crate::plugin_registry::Registry;
 use crate::sync::records::{Format, Position, RecordsError, read_records};
 use crate::sync::{
-    Change, ContactSink, Engine, EngineOptions, FieldError, GenesysSink, Outcome, SourceBinding,
-    SourceRules, Target, fold, validate,
+    Change, Compliance, ComplianceAlert, ContactSink, Engine, EngineOptions, FieldError,
+    GenesysSink, Outcome, Target, bindings_from_config, fold, validate,
 };
 
 /// Arguments of `dialsync import`.
@@ -83,6 +82,8 @@ struct Report {
     elapsed_seconds: f64,
     rejected: Vec<RecordProblem>,
     dead_lettered: Vec<RecordProblem>,
+    /// Do-not-call changes Genesys keeps refusing (still queued; exit code 2).
+    compliance_alerts: Vec<ComplianceAlert>,
     #[serde(skip_serializing_if = "Option::is_none")]
     input_error: Option<String>,
 }
@@ -100,7 +101,10 @@ pub fn run(args: Args) -> ExitCode {
         Ok(report) => {
             if report.input_error.is_some() {
                 ExitCode::FAILURE
-            } else if report.rejected.is_empty() && report.dead_lettered.is_empty() {
+            } else if report.rejected.is_empty()
+                && report.dead_lettered.is_empty()
+                && report.compliance_alerts.is_empty()
+            {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(2)
@@ -177,7 +181,12 @@ async fn import(args: Args) -> anyhow::Result<Report> {
             )
         })?;
 
-    let client = GenesysClient::new(config.org_settings(&source.org)?)
+    // Bindings for every configured source (one shared client per org): this process may
+    // take over work other processes (serve, another import) left on the same journal.
+    let (bindings, clients) = bindings_from_config(&config)?;
+    let client = clients
+        .get(&source.org)
+        .cloned()
         .with_context(|| format!("orgs.{}", source.org))?;
     let sink = GenesysSink::new(client.clone());
     let port = Arc::new(SourceGenesysPort::new(
@@ -198,19 +207,10 @@ async fn import(args: Args) -> anyhow::Result<Report> {
     let engine = if args.dry_run {
         None
     } else {
-        let mut options = EngineOptions::default();
+        let mut options = EngineOptions::for_config(&config);
         options.retry.per_call = org.max_contacts_per_call;
         options.keys_per_round = org.max_contacts_per_call * options.retry.concurrent_batches;
-        let binding = SourceBinding {
-            name: args.source.clone(),
-            list_id: source.contact_list_id.clone(),
-            sink: Arc::new(sink.clone()),
-            rules: SourceRules {
-                dnc_list_id: source.dnc_list_id.clone(),
-                delete_mode: source.delete_mode,
-            },
-        };
-        Some(Engine::open(&config.store.path, vec![binding], options)?)
+        Some(Engine::open(&config.store.path, bindings, options)?)
     };
     let run_id = match &engine {
         Some(engine) => {
@@ -289,7 +289,8 @@ async fn import(args: Args) -> anyhow::Result<Report> {
             }
             (None, Some(shape)) => {
                 for change in changes {
-                    let errors = match fold(&change.external_id, None, [&change]) {
+                    let mut compliance = Compliance::default();
+                    let errors = match fold(&change.external_id, None, &mut compliance, [&change]) {
                         Ok(Target::Present(row)) => validate(&row, shape),
                         // Removes and partial changes depend on what is already there.
                         Ok(Target::Removed { .. }) | Err(_) => vec![],
@@ -319,10 +320,12 @@ async fn import(args: Args) -> anyhow::Result<Report> {
     let mut outcomes: BTreeMap<&'static str, u64> =
         Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
     let mut dead_lettered = Vec::new();
+    let mut compliance_alerts = Vec::new();
     if let (Some(engine), Some(run_id), Some(workers)) = (&engine, run_id, workers) {
         progress.update(format!("{accepted} changes journaled; sending to Genesys"));
         engine.run_until_idle().await?;
         workers.shutdown().await?;
+        compliance_alerts = engine.compliance_alerts().await?;
         let (counts, rejects, letters) = engine
             .with_journal(move |j| {
                 Ok((
@@ -385,6 +388,7 @@ async fn import(args: Args) -> anyhow::Result<Report> {
         elapsed_seconds: started.elapsed().as_secs_f64(),
         rejected,
         dead_lettered,
+        compliance_alerts,
         input_error,
     };
     print_summary(&report);
@@ -453,6 +457,15 @@ fn print_summary(report: &Report) {
         println!(
             "… {} more rejected (see --report)",
             report.rejected.len() - 20
+        );
+    }
+    for alert in &report.compliance_alerts {
+        println!(
+            "ALERT do-not-call not applied after {} attempts: {} in list {} (still retrying): {}",
+            alert.attempts,
+            alert.external_id,
+            alert.list_id,
+            alert.error.as_deref().unwrap_or_default()
         );
     }
     for problem in &report.dead_lettered {

@@ -76,6 +76,20 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         if let Some(at) = &s.applied_updated_at {
             println!("applied as of {at}");
         }
+        if let Some(at) = &s.seen_updated_at {
+            println!("newest seen  {at} (older changes are stale)");
+        }
+        if s.do_not_call {
+            println!("do-not-call  yes (sticky until the source restores consent)");
+        }
+        for c in &s.changes {
+            if c.op == "do-not-call" && c.state != "done" && c.attempts > 0 {
+                println!(
+                    "ALERT        do-not-call change {} not yet applied after {} attempt(s); still retrying",
+                    c.seq, c.attempts
+                );
+            }
+        }
         if let Some(row) = &s.row {
             println!("callable     {}", row.callable);
             for (k, v) in &row.data {

@@ -219,7 +219,6 @@ pub async fn replay(
     };
     let open = console.app.engine.dead_letters().await.map_err(journal)?;
     let (replayed, unknown) = console.app.engine.replay(ids).await.map_err(journal)?;
-    console.app.work_ready.notify_one();
     let seqs: Vec<i64> = open
         .iter()
         .filter(|d| replayed.contains(&d.id))

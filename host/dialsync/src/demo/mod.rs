@@ -303,6 +303,7 @@ async fn sync_and_report(
             concurrent_batches: 4,
         },
         keys_per_round: 4000,
+        ..EngineOptions::default()
     };
     let engine = Engine::open(db, bindings, options_engine)?;
 
@@ -593,7 +594,17 @@ async fn reason(
                 error.unwrap_or_default()
             ),
         ),
-        Outcome::Applied | Outcome::Skipped => (None, String::new()),
+        // The engine skips a never-synced record with no phone (`no_phone`).
+        Outcome::Skipped => (
+            None,
+            error
+                .as_deref()
+                .and_then(|e| serde_json::from_str::<Vec<FieldError>>(e).ok())
+                .and_then(|errors| errors.into_iter().next())
+                .map(|e| e.message)
+                .unwrap_or_default(),
+        ),
+        Outcome::Applied => (None, String::new()),
     })
 }
 

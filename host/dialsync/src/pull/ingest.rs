@@ -53,7 +53,6 @@ pub async fn ingest(
             .accept(&source.name, changes)
             .await
             .map_err(|e| CrmError::Journal(e.to_string()))?;
-        state.work_ready.notify_one();
     }
     let mut counts = IngestCounts::default();
     for (i, r) in mapped.results.iter().enumerate() {

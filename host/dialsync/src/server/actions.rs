@@ -244,7 +244,6 @@ async fn accept_and_wait(
         .accept(&src.name, changes)
         .await
         .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
-    state.work_ready.notify_one();
     let Some(last) = accepted.last() else {
         return Ok(("skipped".into(), "nothing to sync".into()));
     };
@@ -412,7 +411,9 @@ async fn set_do_not_call(state: &Arc<AppState>, input: &Value) -> Result<Value, 
         partial: true,
         columns: BTreeMap::new(),
         phones: Vec::new(),
-        callable: Some(false),
+        // No consent statement of the CRM's: the do-not-call stays until the CRM's own
+        // consent field flips (see `sync::Compliance`).
+        callable: None,
     };
     let (outcome, _) = accept_and_wait(state, src, vec![change]).await?;
     Ok(json!({

@@ -249,7 +249,6 @@ pub async fn replay(
         .replay(body.ids)
         .await
         .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
-    state.work_ready.notify_one();
     Ok(Json(json!({"replayed": replayed, "unknown": unknown})))
 }
 

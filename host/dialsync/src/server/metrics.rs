@@ -66,6 +66,10 @@ pub async fn render(State(state): State<Arc<AppState>>) -> String {
             metrics::gauge!("dialsync_outcomes", "outcome" => outcome.as_str()).set(n as f64);
         }
     }
+    // Do-not-call changes Genesys keeps refusing: alert on this being non-zero.
+    if let Ok(alerts) = state.engine.compliance_alerts().await {
+        metrics::gauge!("dialsync_compliance_alerts").set(alerts.len() as f64);
+    }
     for (org, client) in &state.clients {
         let stats = client.stats();
         for (status, n) in &stats.requests_by_status {

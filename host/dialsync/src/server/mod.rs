@@ -89,8 +89,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let worker = tokio::spawn(work(state.clone(), stop.clone()));
+    // The engine owns its workers: one loop, the engine's settings (batch size from
+    // `orgs.*.max_contacts_per_call`), leases shared with any other process on the journal.
+    let workers = state.engine.spawn_workers();
     let (pull_stop, pull_stopped) = tokio::sync::watch::channel(false);
     let pulls = crate::pull::spawn_schedules(&state, pull_stopped);
     let app = router(state.clone());
@@ -107,43 +108,8 @@ pub async fn serve(
             tracing::error!(error = %e, "a scheduled pull task panicked");
         }
     }
-    stop.notify_one();
-    if let Err(e) = worker.await {
-        tracing::error!(error = %e, "the sync worker panicked");
+    if let Err(e) = workers.shutdown().await {
+        tracing::error!(error = %e, "the sync worker failed");
     }
     served
-}
-
-/// The sync worker: works the journal whenever changes are accepted or a retry falls
-/// due. Unlike a bare `Engine::spawn_workers`, a failed round (e.g. SQLite busy while a
-/// webhook commits) is logged and retried instead of ending the worker.
-async fn work(state: Arc<AppState>, stop: Arc<tokio::sync::Notify>) {
-    const MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-    loop {
-        let woken = state.work_ready.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        let wait = match state.engine.run_once().await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => match state.engine.with_journal(|j| j.next_ready_at()).await {
-                Ok(Some(at)) => std::time::Duration::from_millis(
-                    (at - state.engine.now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
-                ),
-                Ok(None) => MAX_IDLE,
-                Err(e) => {
-                    tracing::warn!(error = %e, "sync worker: journal read failed; retrying");
-                    std::time::Duration::from_millis(200)
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "sync worker round failed; retrying");
-                std::time::Duration::from_millis(200)
-            }
-        };
-        tokio::select! {
-            _ = stop.notified() => return,
-            _ = &mut woken => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
 }

@@ -103,8 +103,6 @@ pub struct AppState {
     pub store_path: PathBuf,
     /// The Prometheus recorder's handle.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Notified when changes were accepted, to wake the sync worker.
-    pub work_ready: tokio::sync::Notify,
     inflight: Mutex<HashSet<(String, String)>>,
 }
 
@@ -114,8 +112,12 @@ impl AppState {
     pub async fn build(config: &Config, registry: Registry) -> Result<Arc<Self>, StartError> {
         let (bindings, clients) =
             bindings_from_config(config).map_err(|e| StartError(e.to_string()))?;
-        let engine = Engine::open(&config.store.path, bindings, EngineOptions::default())
-            .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
+        let engine = Engine::open(
+            &config.store.path,
+            bindings,
+            EngineOptions::for_config(config),
+        )
+        .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
         let deliveries = DeliveryLog::open(&config.store.path)
             .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
         let runtime = Runtime::new(Limits::default())
@@ -171,7 +173,6 @@ impl AppState {
             admin_token,
             store_path: config.store.path.clone(),
             metrics: super::metrics::handle(),
-            work_ready: tokio::sync::Notify::new(),
             inflight: Mutex::new(HashSet::new()),
         }))
     }

@@ -266,9 +266,6 @@ async fn ingest_inner(
                 )
             })?
     };
-    if !accepted.is_empty() {
-        state.work_ready.notify_one();
-    }
     for (accepted, &record) in accepted.iter().zip(&mapped.origin) {
         if let RecordResult::Accepted { seqs, .. } = &mut mapped.results[record] {
             seqs.push(accepted.seq);

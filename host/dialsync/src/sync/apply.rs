@@ -3,18 +3,31 @@
 //! of up to the per-call maximum. A batch the API rejects (400) or refuses with 409 is
 //! bisected to find the records at fault; the rest go through. Every key ends the round
 //! with a [`KeyResult`]: finished with outcomes, parked for a later retry, or dead-lettered.
+//!
+//! Delivery rules decided here, from the key's per-contact state:
+//! * a change older than the newest source time ever finished for the contact is `stale`,
+//!   whatever that newer change's outcome was (so a late create never resurrects a
+//!   tombstone, and an `unchanged` newer version still wins);
+//! * a do-not-call is never stale while no newer consent restore was seen: a late one is
+//!   carried as compliance only (the contact becomes uncallable, its numbers go on the DNC
+//!   list) and it never makes older content win;
+//! * a full change's phone columns it does not carry are written empty, and a contact with
+//!   no number left is uncallable;
+//! * do-not-call work has its own lane: its own attempt count, never dead-lettered.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rand::Rng;
 
-use super::change::{FieldError, NeedsBase, Operation, Outcome, Row, Target, fold};
+use super::change::{
+    Compliance, FieldError, NeedsBase, Operation, Outcome, Row, Target, complete_phones, fold,
+    is_do_not_call,
+};
 use super::identity::{contact_id, content_hash};
-use super::journal::{ClaimedKey, KeyResult, NewState, StoredChange};
+use super::journal::{ClaimedKey, KeyResult, NewState, Seen, StoredChange};
 use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
 use super::validate::validate;
 use crate::config::DeleteMode;
@@ -67,11 +80,16 @@ pub struct ListRound<'a> {
 /// A key being worked on.
 struct Work {
     key: ClaimedKey,
-    /// Non-stale changes in source order (the last one wins).
+    /// Changes to carry in source order (the last one wins); late do-not-call changes
+    /// are carried as compliance-only changes.
     live: Vec<StoredChange>,
     /// Stale changes' outcomes.
     done: Vec<ChangeOutcome>,
     target: Option<Target>,
+    /// Compliance after the live changes.
+    compliance: Compliance,
+    /// Numbers the live do-not-call changes carried.
+    dnc_numbers: Vec<String>,
 }
 
 impl Work {
@@ -80,6 +98,40 @@ impl Work {
     }
     fn contact_id(&self, list_id: &str) -> String {
         contact_id(list_id, &self.key.external_id)
+    }
+    /// Folds the live changes onto `base`, completing phone columns from the list shape.
+    fn fold(&mut self, base: Option<&Row>, shape: &ListShape) -> Result<(), NeedsBase> {
+        let mut compliance = self.key.state.compliance.clone();
+        let mut target = fold(
+            &self.key.external_id,
+            base,
+            &mut compliance,
+            self.live.iter().map(|c| &c.change),
+        )?;
+        if let Target::Present(row) = &mut target {
+            complete_phones(row, &shape.phone_columns);
+        }
+        self.target = Some(target);
+        self.compliance = compliance;
+        Ok(())
+    }
+    /// What the finished live changes teach about the contact.
+    fn seen(&self) -> Seen {
+        let newest = self
+            .live
+            .iter()
+            .map(|c| c.change.source_updated_at)
+            .max()
+            .expect("work always has a live change");
+        Seen {
+            source: self.winner().source.clone(),
+            seen_at: newest,
+            compliance: self.compliance.clone(),
+            removed: self
+                .target
+                .as_ref()
+                .map(|t| matches!(t, Target::Removed { .. })),
+        }
     }
 }
 
@@ -101,26 +153,17 @@ impl ListRound<'_> {
         let mut results: Results = Vec::new();
         let mut work: Vec<Work> = Vec::new();
         for key in keys {
-            let (live, done) = split_stale(&key);
-            if live.is_empty() {
-                self.finish(&mut results, &key, done, None);
+            let Some(mut w) = self.split(key, &mut results) else {
                 continue;
-            }
-            let target = fold(
-                &key.external_id,
-                key.applied.row.as_ref(),
-                live.iter().map(|c| &c.change),
-            )
-            .ok();
-            work.push(Work {
-                key,
-                live,
-                done,
-                target,
-            });
+            };
+            let base = w.key.state.row.clone();
+            // A partial change for a contact never seen in full gets its base below.
+            let _ = w.fold(base.as_ref(), self.shape);
+            work.push(w);
         }
 
         self.fill_missing_bases(&mut work, &mut results).await;
+        let work = self.add_dnc_numbers(work, &mut results).await;
 
         // Decide each key's write.
         let mut in_use: Option<Result<bool, SinkError>> = None;
@@ -131,13 +174,29 @@ impl ListRound<'_> {
                 .clone()
                 .expect("bases were filled or the key finished");
             let hash = content_hash(&target);
-            if w.key.applied.content_hash.as_deref() == Some(hash.as_str()) {
-                let mut done = w.done.clone();
-                done.extend(superseded(&w.live, Outcome::Unchanged, None));
-                self.finish(&mut results, &w.key, done, None);
+            if w.key.state.content_hash.as_deref() == Some(hash.as_str()) {
+                self.unchanged(&mut results, w);
                 continue;
             }
             let write = match target {
+                // Never synced and no number: nothing to dial and nothing to clear.
+                Target::Present(row)
+                    if w.key.state.row.is_none()
+                        && !row.callable
+                        && !w.compliance.do_not_call
+                        && w.live.iter().all(|c| !c.change.partial) =>
+                {
+                    let reason = serde_json::json!([{
+                        "field": "",
+                        "code": "no_phone",
+                        "message": "the record has no phone number and was never synced: nothing to dial or clear",
+                    }])
+                    .to_string();
+                    let mut done = w.done.clone();
+                    done.extend(superseded(&w.live, Outcome::Skipped, Some(reason)));
+                    self.finish(&mut results, &w.key, done, None, Some(w.seen()));
+                    continue;
+                }
                 Target::Present(row) => {
                     let errors = validate(&row, self.shape);
                     if !errors.is_empty() {
@@ -149,7 +208,7 @@ impl ListRound<'_> {
                 Target::Removed { last } => {
                     let hard =
                         self.rules(&w.winner().source).delete_mode == DeleteMode::HardWhenIdle;
-                    let hard = if hard {
+                    let hard = if hard && last.is_some() {
                         let answer = match &in_use {
                             Some(answer) => answer.clone(),
                             None => {
@@ -174,11 +233,10 @@ impl ListRound<'_> {
                             row.callable = false;
                             Write::Upsert(row)
                         }
-                        // Never synced: there is nothing in Genesys to make uncallable.
+                        // Never synced: there is nothing in Genesys to make uncallable;
+                        // the tombstone (and any do-not-call) is kept in the contact state.
                         (false, None) => {
-                            let mut done = w.done.clone();
-                            done.extend(superseded(&w.live, Outcome::Unchanged, None));
-                            self.finish(&mut results, &w.key, done, None);
+                            self.unchanged(&mut results, w);
                             continue;
                         }
                     }
@@ -186,8 +244,6 @@ impl ListRound<'_> {
             };
             writes.push((w, write));
         }
-
-        let writes = self.add_dnc_numbers(writes, &mut results).await;
 
         let (deletes, upserts): (Vec<_>, Vec<_>) = writes
             .into_iter()
@@ -240,20 +296,56 @@ impl ListRound<'_> {
     pub fn fail_keys(&self, keys: Vec<ClaimedKey>, e: &SinkError) -> Results {
         let mut results = Vec::new();
         for key in keys {
-            let (live, done) = split_stale(&key);
-            if live.is_empty() {
-                self.finish(&mut results, &key, done, None);
-                continue;
+            if let Some(w) = self.split(key, &mut results) {
+                self.fail(&mut results, w, e);
             }
-            let w = Work {
-                key,
-                live,
-                done,
-                target: None,
-            };
-            self.fail(&mut results, w, e);
         }
         results
+    }
+
+    /// Splits a key's changes by the contact's last-write-wins mark (the newest source
+    /// time ever finished): older changes are stale, except a do-not-call newer than the
+    /// last consent restore, which is carried as a compliance-only change (the door
+    /// closes; the content stays newer). Finishes the key when nothing is live.
+    fn split(&self, key: ClaimedKey, results: &mut Results) -> Option<Work> {
+        let mark = key.state.mark();
+        let restored = key.state.compliance.restored_at;
+        let mut live = Vec::new();
+        let mut done = Vec::new();
+        let mut dnc_numbers = Vec::new();
+        for c in &key.changes {
+            let at = c.change.source_updated_at;
+            let dnc = is_do_not_call(&c.change);
+            let older = mark.is_some_and(|m| at < m);
+            if dnc && restored.is_none_or(|r| at > r) {
+                dnc_numbers.extend(c.change.phones.iter().map(|p| p.number.clone()));
+            }
+            if !older {
+                live.push(c.clone());
+            } else if dnc && restored.is_none_or(|r| at > r) {
+                let mut late = c.clone();
+                late.change.operation = Operation::DoNotCall;
+                late.change.partial = true;
+                late.change.columns.clear();
+                late.change.phones.clear();
+                late.change.callable = None;
+                live.push(late);
+            } else {
+                done.push((c.seq, Outcome::Stale, None));
+            }
+        }
+        if live.is_empty() {
+            self.finish(results, &key, done, None, None);
+            return None;
+        }
+        Some(Work {
+            key,
+            live,
+            done,
+            target: None,
+            compliance: Compliance::default(),
+            dnc_numbers,
+        })
     }
 
     fn rules(&self, source: &str) -> SourceRules {
@@ -284,22 +376,18 @@ impl ListRound<'_> {
             }
         }
         let mut keep = Vec::with_capacity(work.len());
-        for (i, mut w) in std::mem::take(work).into_iter().enumerate() {
+        for mut w in std::mem::take(work) {
             if w.target.is_some() {
                 keep.push(w);
                 continue;
             }
             if let Some(e) = &failed {
-                debug_assert!(missing.contains(&i));
                 self.fail(results, w, e);
                 continue;
             }
-            let base = bases.get(&w.contact_id(self.list_id));
-            match fold(&w.key.external_id, base, w.live.iter().map(|c| &c.change)) {
-                Ok(target) => {
-                    w.target = Some(target);
-                    keep.push(w);
-                }
+            let base = bases.get(&w.contact_id(self.list_id)).cloned();
+            match w.fold(base.as_ref(), self.shape) {
+                Ok(()) => keep.push(w),
                 Err(NeedsBase) => {
                     let error = FieldError {
                         field: String::new(),
@@ -313,33 +401,40 @@ impl ListRound<'_> {
         *work = keep;
     }
 
-    /// Adds the numbers of do-not-call changes to their sources' DNC lists; keys whose
-    /// numbers could not be added are failed and dropped from the writes.
-    async fn add_dnc_numbers(
-        &self,
-        writes: Vec<(Work, Write)>,
-        results: &mut Results,
-    ) -> Vec<(Work, Write)> {
+    /// Puts the numbers of do-not-call contacts on their sources' DNC lists — the numbers
+    /// the do-not-call changes carried and those of the contact's row (also the last row
+    /// of a deleted contact, so a do-not-call coalesced with a hard delete still lands).
+    /// Keys whose numbers could not be added are failed (on the do-not-call lane).
+    async fn add_dnc_numbers(&self, work: Vec<Work>, results: &mut Results) -> Vec<Work> {
         let mut by_list: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut key_list: Vec<Option<String>> = Vec::with_capacity(writes.len());
-        for (w, write) in &writes {
-            let dnc = w
-                .live
-                .iter()
-                .any(|c| c.change.operation == Operation::DoNotCall);
+        let mut key_list: Vec<Option<String>> = Vec::with_capacity(work.len());
+        for w in &work {
             let list = self.rules(&w.winner().source).dnc_list_id;
-            match (dnc, list, write) {
-                (true, Some(list), Write::Upsert(row)) => {
-                    let numbers: Vec<String> = self
-                        .shape
-                        .phone_columns
-                        .iter()
-                        .filter_map(|c| row.data.get(c))
-                        .filter(|n| !n.is_empty())
-                        .cloned()
-                        .collect();
-                    by_list.entry(list.clone()).or_default().extend(numbers);
-                    key_list.push(Some(list));
+            let has_dnc = w.live.iter().any(|c| is_do_not_call(&c.change));
+            match list {
+                Some(list) if w.compliance.do_not_call && has_dnc => {
+                    let row = match &w.target {
+                        Some(Target::Present(row)) => Some(row),
+                        Some(Target::Removed { last }) => last.as_ref(),
+                        None => None,
+                    };
+                    let mut numbers = w.dnc_numbers.clone();
+                    if let Some(row) = row.or(w.key.state.row.as_ref()) {
+                        numbers.extend(
+                            self.shape
+                                .phone_columns
+                                .iter()
+                                .filter_map(|c| row.data.get(c))
+                                .cloned(),
+                        );
+                    }
+                    numbers.retain(|n| !n.trim().is_empty());
+                    if numbers.is_empty() {
+                        key_list.push(None);
+                    } else {
+                        by_list.entry(list.clone()).or_default().extend(numbers);
+                        key_list.push(Some(list));
+                    }
                 }
                 _ => key_list.push(None),
             }
@@ -355,11 +450,11 @@ impl ListRound<'_> {
                 }
             }
         }
-        let mut keep = Vec::with_capacity(writes.len());
-        for ((w, write), list) in writes.into_iter().zip(key_list) {
+        let mut keep = Vec::with_capacity(work.len());
+        for (w, list) in work.into_iter().zip(key_list) {
             match list.and_then(|l| failures.get(&l)) {
                 Some(e) => self.fail(results, w, e),
-                None => keep.push((w, write)),
+                None => keep.push(w),
             }
         }
         keep
@@ -402,12 +497,23 @@ impl ListRound<'_> {
         key: &ClaimedKey,
         outcomes: Vec<ChangeOutcome>,
         applied: Option<NewState>,
+        seen: Option<Seen>,
     ) {
         results.push((
             key.list_id.clone(),
             key.external_id.clone(),
-            KeyResult::Finished { outcomes, applied },
+            KeyResult::Finished {
+                outcomes,
+                applied,
+                seen,
+            },
         ));
+    }
+
+    fn unchanged(&self, results: &mut Results, w: Work) {
+        let mut done = w.done.clone();
+        done.extend(superseded(&w.live, Outcome::Unchanged, None));
+        self.finish(results, &w.key, done, None, Some(w.seen()));
     }
 
     fn applied(&self, results: &mut Results, w: Work, row: Option<Row>) {
@@ -427,9 +533,11 @@ impl ListRound<'_> {
         };
         let mut done = w.done.clone();
         done.extend(superseded(&w.live, Outcome::Applied, None));
-        self.finish(results, &w.key, done, Some(state));
+        self.finish(results, &w.key, done, Some(state), Some(w.seen()));
     }
 
+    /// Rejected changes end for good; the contact's mark and compliance still move (a
+    /// do-not-call in a rejected record keeps the contact do-not-call from now on).
     fn reject(&self, results: &mut Results, w: Work, errors: &[FieldError]) {
         let json = serde_json::to_string(errors).expect("field errors serialise");
         let mut done = w.done.clone();
@@ -438,10 +546,13 @@ impl ListRound<'_> {
                 .iter()
                 .map(|c| (c.seq, Outcome::Rejected, Some(json.clone()))),
         );
-        self.finish(results, &w.key, done, None);
+        let seen = w.target.is_some().then(|| w.seen());
+        self.finish(results, &w.key, done, None, seen);
     }
 
-    /// A failed write: rejected for good, or parked / dead-lettered by attempts.
+    /// A failed write: rejected for good, or parked / dead-lettered by attempts. The
+    /// do-not-call lane counts its own attempts and is never dead-lettered: it keeps
+    /// retrying (an alert once it failed `max_attempts` times).
     fn fail(&self, results: &mut Results, w: Work, e: &SinkError) {
         if e.kind == SinkErrorKind::Rejected {
             let error = FieldError {
@@ -453,40 +564,51 @@ impl ListRound<'_> {
         }
         // Stale changes end now; the live ones wait or give up together.
         if !w.done.is_empty() {
-            self.finish(results, &w.key, w.done.clone(), None);
+            self.finish(results, &w.key, w.done.clone(), None, None);
         }
-        let attempts = w.live.iter().map(|c| c.attempts).max().unwrap_or(0) + 1;
-        let seqs: Vec<i64> = w.live.iter().map(|c| c.seq).collect();
-        let result = if attempts >= self.retry.max_attempts {
-            KeyResult::DeadLetter {
-                seqs,
-                source: w.winner().source.clone(),
-                error: e.message.clone(),
-                attempts,
+        let (dnc, ordinary): (Vec<&StoredChange>, Vec<&StoredChange>) =
+            w.live.iter().partition(|c| is_do_not_call(&c.change));
+        let list_id = w.key.list_id.clone();
+        let external_id = w.key.external_id.clone();
+        if !ordinary.is_empty() {
+            let attempts = ordinary.iter().map(|c| c.attempts).max().unwrap_or(0) + 1;
+            let seqs: Vec<i64> = ordinary.iter().map(|c| c.seq).collect();
+            let result = if attempts >= self.retry.max_attempts {
+                KeyResult::DeadLetter {
+                    seqs,
+                    source: ordinary[ordinary.len() - 1].source.clone(),
+                    error: e.message.clone(),
+                    attempts,
+                }
+            } else {
+                KeyResult::Park {
+                    seqs,
+                    next_attempt_at: self.now_ms + backoff(self.retry, attempts).as_millis() as i64,
+                    error: e.message.clone(),
+                }
+            };
+            results.push((list_id.clone(), external_id.clone(), result));
+        }
+        if !dnc.is_empty() {
+            let attempts = dnc.iter().map(|c| c.attempts).max().unwrap_or(0) + 1;
+            if attempts >= self.retry.max_attempts {
+                tracing::error!(
+                    list_id = %list_id, external_id = %external_id, attempts,
+                    error = %e.message,
+                    "do-not-call not yet applied; still retrying"
+                );
             }
-        } else {
-            KeyResult::Park {
-                seqs,
-                next_attempt_at: self.now_ms + backoff(self.retry, attempts).as_millis() as i64,
-                error: e.message.clone(),
-            }
-        };
-        results.push((w.key.list_id.clone(), w.key.external_id.clone(), result));
-    }
-}
-
-/// Splits a key's changes into live ones and those older than what was applied.
-fn split_stale(key: &ClaimedKey) -> (Vec<StoredChange>, Vec<ChangeOutcome>) {
-    let applied_at: Option<DateTime<Utc>> = key.applied.updated_at;
-    let mut live = Vec::new();
-    let mut done = Vec::new();
-    for c in &key.changes {
-        match applied_at {
-            Some(at) if c.change.source_updated_at < at => done.push((c.seq, Outcome::Stale, None)),
-            _ => live.push(c.clone()),
+            results.push((
+                list_id,
+                external_id,
+                KeyResult::Park {
+                    seqs: dnc.iter().map(|c| c.seq).collect(),
+                    next_attempt_at: self.now_ms + backoff(self.retry, attempts).as_millis() as i64,
+                    error: e.message.clone(),
+                },
+            ));
         }
     }
-    (live, done)
 }
 
 /// The winner gets `winner_outcome`; every earlier live change was folded into it.

@@ -1,5 +1,10 @@
 //! The engine: accepts changes durably, then works the journal until every change has
 //! its outcome. One `Engine` per process and journal file; it is cheap to clone.
+//!
+//! Several engines (processes) may share one journal: each claims work under a lease
+//! (see [`super::journal`]), renews it while a round runs, releases it when a round fails,
+//! and only claims work of the contact lists it has a binding for — every other process's
+//! work is left alone, never dead-lettered for want of a binding.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -11,10 +16,11 @@ use tokio::sync::Notify;
 
 use super::apply::{ListRound, RetryRules, SourceRules};
 use super::change::Change;
-use super::change::Row;
-use super::journal::{ClaimedKey, ContactStatus, DeadLetter, Journal, JournalError, KeyResult};
-use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
-use futures::future::BoxFuture;
+use super::journal::{
+    ClaimedKey, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError, JournalOptions,
+    KeyResult,
+};
+use super::sink::{ContactSink, ListShape, SinkError};
 
 /// An engine failure (not a record's: those are outcomes).
 #[derive(Debug, Error)]
@@ -42,6 +48,18 @@ pub enum EngineError {
     Task(String),
 }
 
+impl EngineError {
+    /// The journal was locked by another process for longer than the busy timeout: the
+    /// round can simply be tried again.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Journal(JournalError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// One source the engine syncs: its list, its Genesys port and its rules.
 #[derive(Clone)]
 pub struct SourceBinding {
@@ -62,6 +80,14 @@ pub struct EngineOptions {
     pub retry: RetryRules,
     /// Keys claimed per round (across lists).
     pub keys_per_round: usize,
+    /// Journal connection settings: busy timeout and claim lease.
+    pub journal: JournalOptions,
+    /// How long a contact list's shape (columns) is cached before it is read again.
+    pub shape_ttl: Duration,
+    /// How often idle workers look for work queued by other processes.
+    pub idle_poll: Duration,
+    /// Finished changes and webhook delivery ids older than this are pruned by the workers.
+    pub retention: Duration,
 }
 
 impl Default for EngineOptions {
@@ -75,6 +101,10 @@ impl Default for EngineOptions {
                 concurrent_batches: 4,
             },
             keys_per_round: 4000,
+            journal: JournalOptions::default(),
+            shape_ttl: Duration::from_secs(300),
+            idle_poll: Duration::from_secs(1),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -83,7 +113,10 @@ impl EngineOptions {
     /// Defaults, with batches no larger than the smallest `max_contacts_per_call` of the
     /// config's orgs.
     pub fn for_config(config: &crate::config::Config) -> EngineOptions {
-        let mut options = EngineOptions::default();
+        let mut options = EngineOptions {
+            retention: Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600),
+            ..EngineOptions::default()
+        };
         if let Some(per_call) = config.orgs.values().map(|o| o.max_contacts_per_call).min() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;
@@ -99,55 +132,6 @@ pub struct Accepted {
     pub seq: i64,
     /// The change's externalId.
     pub external_id: String,
-}
-
-/// The port for a list no configured source writes to (its source was removed from the
-/// config): every call fails as transient, so the changes wait, then dead-letter.
-struct Unbound;
-
-impl ContactSink for Unbound {
-    fn list_shape<'a>(&'a self, list_id: &'a str) -> BoxFuture<'a, Result<ListShape, SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-    fn upsert<'a>(
-        &'a self,
-        list_id: &'a str,
-        _: &'a ListShape,
-        _: &'a [ContactWrite],
-    ) -> BoxFuture<'a, Result<(), SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-    fn fetch<'a>(
-        &'a self,
-        list_id: &'a str,
-        _: &'a [String],
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Row>, SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-    fn delete<'a>(
-        &'a self,
-        list_id: &'a str,
-        _: &'a [String],
-    ) -> BoxFuture<'a, Result<(), SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-    fn dnc_add<'a>(
-        &'a self,
-        list_id: &'a str,
-        _: &'a [String],
-    ) -> BoxFuture<'a, Result<(), SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-    fn list_in_use<'a>(&'a self, list_id: &'a str) -> BoxFuture<'a, Result<bool, SinkError>> {
-        Box::pin(async move { Err(unbound(list_id)) })
-    }
-}
-
-fn unbound(list_id: &str) -> SinkError {
-    SinkError {
-        kind: SinkErrorKind::Transient,
-        message: format!("no configured source writes to contact list {list_id}"),
-    }
 }
 
 /// Wall-clock milliseconds that follow tokio's clock, so paused-clock tests step retry
@@ -173,7 +157,9 @@ struct Inner {
     journal: Arc<Mutex<Journal>>,
     sources: HashMap<String, SourceBinding>,
     rules: HashMap<String, SourceRules>,
-    shapes: tokio::sync::Mutex<HashMap<String, ListShape>>,
+    /// The contact lists this engine writes (it claims only their work).
+    lists: Vec<String>,
+    shapes: tokio::sync::Mutex<HashMap<String, (ListShape, tokio::time::Instant)>>,
     options: EngineOptions,
     clock: Clock,
     wake: Notify,
@@ -202,23 +188,28 @@ impl Workers {
 }
 
 impl Engine {
-    /// Opens the journal at `path` (claimed work from a dead process goes back to pending).
+    /// Opens the journal at `path`. Other processes' claims are left alone; claims of a
+    /// process that died are taken over once their lease expires.
     pub fn open(
         path: &Path,
         sources: Vec<SourceBinding>,
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
-        let journal = Journal::open(path)?;
+        let journal = Journal::open_with(path, &options.journal)?;
         let rules = sources
             .iter()
             .map(|s| (s.name.clone(), s.rules.clone()))
             .collect();
+        let mut lists: Vec<String> = sources.iter().map(|s| s.list_id.clone()).collect();
+        lists.sort();
+        lists.dedup();
         let sources = sources.into_iter().map(|s| (s.name.clone(), s)).collect();
         Ok(Engine {
             inner: Arc::new(Inner {
                 journal: Arc::new(Mutex::new(journal)),
                 sources,
                 rules,
+                lists,
                 shapes: tokio::sync::Mutex::new(HashMap::new()),
                 options,
                 clock: Clock::new(),
@@ -294,10 +285,15 @@ impl Engine {
     }
 
     /// Claims one round of ready keys and processes them; returns how many keys it took.
+    /// While the round runs its leases are renewed; if writing the results fails, the
+    /// round's claims are released (and, if even that fails, they expire with the lease).
     pub async fn run_once(&self) -> Result<usize, EngineError> {
         let now = self.now_ms();
         let max = self.inner.options.keys_per_round.max(1);
-        let claimed = self.journal(move |j| j.claim_ready(now, max)).await?;
+        let lists = self.inner.lists.clone();
+        let claimed = self
+            .journal(move |j| j.claim_ready(now, max, &lists))
+            .await?;
         let count = claimed.len();
         if count == 0 {
             return Ok(0);
@@ -309,14 +305,31 @@ impl Engine {
         let rounds = by_list
             .into_iter()
             .map(|(list_id, keys)| self.run_list(list_id, keys));
-        let results: Vec<_> = futures::future::join_all(rounds)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let work = futures::future::join_all(rounds);
+        tokio::pin!(work);
+        let renew_every =
+            Duration::from_millis((self.inner.options.journal.lease.as_millis() / 3).max(1) as u64);
+        let results: Vec<_> = loop {
+            tokio::select! {
+                done = &mut work => break done.into_iter().flatten().collect(),
+                _ = tokio::time::sleep(renew_every) => {
+                    let now = self.now_ms();
+                    if let Err(e) = self.journal(move |j| j.renew(now)).await {
+                        tracing::warn!(error = %e, "could not renew claim leases");
+                    }
+                }
+            }
+        };
         let now = self.now_ms();
-        self.journal(move |j| j.finish(&results, now)).await?;
-        Ok(count)
+        match self.journal(move |j| j.finish(&results, now)).await {
+            Ok(_) => Ok(count),
+            Err(e) => {
+                if let Err(release) = self.journal(|j| j.release()).await {
+                    tracing::warn!(error = %release, "could not release claims; they expire with their lease");
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn run_list(
@@ -324,26 +337,21 @@ impl Engine {
         list_id: String,
         keys: Vec<ClaimedKey>,
     ) -> Vec<(String, String, KeyResult)> {
-        let sink = keys
-            .iter()
-            .flat_map(|k| k.changes.iter())
-            .find_map(|c| self.inner.sources.get(&c.source))
-            .map(|b| b.sink.clone());
-        let shape = match &sink {
-            Some(sink) => self.shape(&list_id, sink.as_ref()).await,
-            None => Err(SinkError {
-                kind: SinkErrorKind::Transient,
-                message: format!("no configured source writes to contact list {list_id}"),
-            }),
-        };
+        let binding = self
+            .inner
+            .sources
+            .values()
+            .find(|b| b.list_id == list_id)
+            .expect("only lists with a binding are claimed");
+        let sink = binding.sink.clone();
+        let shape = self.shape(&list_id, sink.as_ref()).await;
         let empty = ListShape {
             columns: Default::default(),
             phone_columns: Default::default(),
         };
-        let unbound = Unbound;
         let round = ListRound {
             list_id: &list_id,
-            sink: sink.as_deref().unwrap_or(&unbound),
+            sink: sink.as_ref(),
             shape: shape.as_ref().unwrap_or(&empty),
             sources: &self.inner.rules,
             retry: &self.inner.options.retry,
@@ -355,31 +363,59 @@ impl Engine {
         }
     }
 
+    /// The list's shape, read again once it is older than the configured TTL (columns
+    /// added to a list in Genesys are picked up without a restart).
     async fn shape(&self, list_id: &str, sink: &dyn ContactSink) -> Result<ListShape, SinkError> {
         let mut shapes = self.inner.shapes.lock().await;
-        if let Some(shape) = shapes.get(list_id) {
+        if let Some((shape, at)) = shapes.get(list_id)
+            && at.elapsed() < self.inner.options.shape_ttl
+        {
             return Ok(shape.clone());
         }
         let shape = sink.list_shape(list_id).await?;
-        shapes.insert(list_id.to_string(), shape.clone());
+        shapes.insert(
+            list_id.to_string(),
+            (shape.clone(), tokio::time::Instant::now()),
+        );
         Ok(shape)
     }
 
-    /// Works until every accepted change has its outcome (waiting out retry delays).
+    /// Works until every accepted change of this engine's lists has its outcome (waiting
+    /// out retry delays and other processes' leases). Do-not-call changes that keep
+    /// failing do not hold it up: they stay queued as [`Engine::compliance_alerts`].
     pub async fn run_until_idle(&self) -> Result<(), EngineError> {
+        let alert = self.inner.options.retry.max_attempts;
         loop {
-            if self.run_once().await? > 0 {
-                continue;
+            match self.run_once().await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) if e.is_busy() => {
+                    tracing::warn!(error = %e, "journal busy; retrying the round");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
-            let (unfinished, next) = self
-                .journal(|j| Ok((j.unfinished()?, j.next_ready_at()?)))
-                .await?;
+            let lists = self.inner.lists.clone();
+            let (unfinished, next) = match self
+                .journal(move |j| Ok((j.unfinished_in(&lists, alert)?, j.next_ready_at(&lists)?)))
+                .await
+            {
+                Ok(found) => found,
+                Err(e) if e.is_busy() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if unfinished == 0 {
                 return Ok(());
             }
+            // Never sleep longer than `idle_poll`: a concurrent round of this engine may
+            // finish, or another process may release its claims, before then.
+            let idle = self.inner.options.idle_poll.as_millis().max(1) as i64;
             let wait = match next {
-                Some(at) => Duration::from_millis((at - self.now_ms()).clamp(1, 60_000) as u64),
-                // Everything left is claimed by another worker: look again shortly.
+                Some(at) => Duration::from_millis((at - self.now_ms()).clamp(1, idle) as u64),
                 None => Duration::from_millis(50),
             };
             tokio::time::sleep(wait).await;
@@ -392,17 +428,28 @@ impl Engine {
         let engine = self.clone();
         let stop2 = stop.clone();
         let task = tokio::spawn(async move {
+            // Retention runs when the workers start and then about once an hour.
+            let mut next_prune = tokio::time::Instant::now();
             loop {
+                if tokio::time::Instant::now() >= next_prune {
+                    next_prune += Duration::from_secs(3600);
+                    if let Err(e) = engine.prune().await {
+                        tracing::warn!(error = %e, "journal retention failed; retrying in an hour");
+                    }
+                }
                 let wake = engine.inner.wake.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
                 // A failed round (e.g. the journal briefly busy) is logged and retried:
                 // the workers must outlive any one error, or accepted work would sit idle.
+                // Idle workers look again every `idle_poll`: another process (an import
+                // that died, a CLI replay) may have queued work for these lists.
+                let idle = engine.inner.options.idle_poll;
                 let wait = match engine.work_round().await {
-                    Ok(Some(at)) => {
-                        Duration::from_millis((at - engine.now_ms()).clamp(1, 60_000) as u64)
-                    }
-                    Ok(None) => Duration::from_secs(60),
+                    Ok(Some(at)) => Duration::from_millis(
+                        (at - engine.now_ms()).clamp(1, idle.as_millis().max(1) as i64) as u64,
+                    ),
+                    Ok(None) => idle,
                     Err(e) => {
                         tracing::warn!(error = %e, "sync round failed; retrying in 1 s");
                         Duration::from_secs(1)
@@ -421,7 +468,22 @@ impl Engine {
     /// Runs rounds until nothing is ready, then says when the next parked work is due.
     async fn work_round(&self) -> Result<Option<i64>, EngineError> {
         while self.run_once().await? > 0 {}
-        self.journal(|j| j.next_ready_at()).await
+        let lists = self.inner.lists.clone();
+        self.journal(move |j| j.next_ready_at(&lists)).await
+    }
+
+    /// Prunes finished changes and webhook delivery ids older than the retention window;
+    /// returns the number of changes deleted.
+    pub async fn prune(&self) -> Result<u64, EngineError> {
+        let before = self.now_ms() - self.inner.options.retention.as_millis() as i64;
+        self.journal(move |j| j.prune(before)).await
+    }
+
+    /// Do-not-call changes not applied after the retry budget: they keep retrying on their
+    /// own lane and are reported (metric, `status`, `import`'s exit code) until applied.
+    pub async fn compliance_alerts(&self) -> Result<Vec<ComplianceAlert>, EngineError> {
+        let min = self.inner.options.retry.max_attempts;
+        self.journal(move |j| j.compliance_alerts(min)).await
     }
 
     /// Everything known about an externalId, optionally only for one source.

@@ -3,8 +3,19 @@
 //! An accepted batch of changes is one transaction, committed before `accept` returns, so
 //! an acknowledged change survives a crash. Workers claim all pending changes of a key
 //! (contact list, externalId) at once — one in-flight write per key — and finish them in
-//! one transaction together with the key's contact state. On open, claimed-but-unfinished
-//! work goes back to pending: re-sending is safe because writes are idempotent by contact id.
+//! one transaction together with the key's per-contact state.
+//!
+//! Several processes may share one journal file. A claim is a lease: it names its owner
+//! (a random id per [`Journal`]) and expires; an owner renews its leases while it works,
+//! a failed round releases them, and a claim whose lease expired (its owner crashed) is
+//! taken over by the next process that claims. Finishing is fenced by owner, so a process
+//! that lost its lease never overwrites the new owner's work. Opening the journal never
+//! touches anyone's claims. Re-sending after a takeover is safe: writes are idempotent by
+//! contact id.
+//!
+//! The per-contact state (`contacts`) is the model every rule is decided from: the newest
+//! source time ever finished for the contact (whatever the outcome), the tombstone, the last
+//! full row and its hash, and the compliance state (see [`Compliance`]).
 //!
 //! Schema changes are numbered migrations tracked in `PRAGMA user_version`; add new ones
 //! at the end of [`MIGRATIONS`] (the webhook ingress adds its dedup table that way).
@@ -16,10 +27,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 use thiserror::Error;
 
-use super::change::{Change, Operation, Outcome, Row};
+use super::change::{Change, Compliance, Outcome, Row, is_do_not_call};
 
 /// Ordered schema migrations; migration `i` brings the schema to `user_version = i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE changes (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,
     source            TEXT    NOT NULL,
@@ -78,7 +90,21 @@ CREATE TABLE import_runs (
     finished_at INTEGER,
     report      TEXT
 );
-"#];
+"#,
+    r#"
+-- Per-contact state: the newest source time ever finished (any outcome but dead-lettered),
+-- and the compliance state. Claims become leases with an owner and an expiry.
+ALTER TABLE contacts ADD COLUMN seen_updated_at INTEGER;          -- microseconds
+ALTER TABLE contacts ADD COLUMN do_not_call INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN do_not_call_at INTEGER;           -- microseconds
+ALTER TABLE contacts ADD COLUMN consent_statement INTEGER;        -- NULL, 0 or 1
+ALTER TABLE contacts ADD COLUMN consent_restored_at INTEGER;      -- microseconds
+UPDATE contacts SET seen_updated_at = applied_updated_at;
+ALTER TABLE changes ADD COLUMN claim_owner TEXT;
+ALTER TABLE changes ADD COLUMN claim_expires_at INTEGER;          -- ms since the Unix epoch
+CREATE INDEX changes_by_claim ON changes(claim_owner) WHERE state = 'claimed';
+"#,
+];
 
 /// A journal failure (the store itself, not a record).
 #[derive(Debug, Error)]
@@ -117,15 +143,29 @@ pub struct StoredChange {
     pub attempts: u32,
 }
 
-/// What was last applied for a key.
+/// The per-contact state of a key: what every delivery rule is decided from.
 #[derive(Debug, Clone, Default)]
-pub struct AppliedState {
+pub struct ContactState {
     /// Source updated-at of the newest applied change.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Newest source updated-at ever finished for the contact, whatever the outcome
+    /// (applied, unchanged, removed, do-not-call, rejected); dead letters do not count.
+    pub seen_at: Option<DateTime<Utc>>,
     /// Hash of the last written content.
     pub content_hash: Option<String>,
     /// Last full row written.
     pub row: Option<Row>,
+    /// The CRM record is deleted (a tombstone until a newer change).
+    pub removed: bool,
+    /// Do-not-call state.
+    pub compliance: Compliance,
+}
+
+impl ContactState {
+    /// The last-write-wins mark: anything older is stale.
+    pub fn mark(&self) -> Option<DateTime<Utc>> {
+        self.seen_at.max(self.updated_at)
+    }
 }
 
 /// All pending changes of one key, claimed for processing.
@@ -137,19 +177,21 @@ pub struct ClaimedKey {
     pub external_id: String,
     /// The key's changes in (source updated-at, seq) order.
     pub changes: Vec<StoredChange>,
-    /// What was last applied.
-    pub applied: AppliedState,
+    /// The key's per-contact state.
+    pub state: ContactState,
 }
 
 /// How one key's processing ended, written back in one transaction.
 #[derive(Debug, Clone)]
 pub enum KeyResult {
-    /// Each change gets its terminal outcome; `applied` updates the contact state.
+    /// Each change gets its terminal outcome; `seen` and `applied` update the contact state.
     Finished {
         /// (seq, outcome, error JSON).
         outcomes: Vec<(i64, Outcome, Option<String>)>,
         /// New contact state, when something was applied.
         applied: Option<NewState>,
+        /// What the finished changes taught about the contact (None: only stale ones).
+        seen: Option<Seen>,
     },
     /// Retry later (409 or exhausted transient error); the listed changes go back to pending.
     Park {
@@ -192,6 +234,19 @@ pub struct NewState {
     pub seq: i64,
 }
 
+/// The per-contact facts learnt from a key's finished changes, whatever their outcome.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Source of the newest change.
+    pub source: String,
+    /// Newest source updated-at among the finished changes.
+    pub seen_at: DateTime<Utc>,
+    /// Compliance after the changes.
+    pub compliance: Compliance,
+    /// Whether the record is deleted after the changes (None: unknown, keep).
+    pub removed: Option<bool>,
+}
+
 /// One change as shown by `status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeRecord {
@@ -228,10 +283,32 @@ pub struct ContactStatus {
     pub removed: bool,
     /// Source updated-at of the newest applied change.
     pub applied_updated_at: Option<String>,
+    /// Newest source updated-at ever finished; anything older is stale.
+    pub seen_updated_at: Option<String>,
+    /// The contact is do-not-call (sticky until consent is restored in the source).
+    pub do_not_call: bool,
     /// Outcome of the newest finished change.
     pub last_outcome: Option<String>,
-    /// Every change for this key, oldest first.
+    /// Every change for this key still in the journal, oldest first (finished changes
+    /// older than the retention window are pruned; the fields above remain).
     pub changes: Vec<ChangeRecord>,
+}
+
+/// A do-not-call change that Genesys keeps refusing: an alert until it is applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplianceAlert {
+    /// Journal sequence.
+    pub seq: i64,
+    /// Source.
+    pub source: String,
+    /// Contact list.
+    pub list_id: String,
+    /// externalId.
+    pub external_id: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The last error.
+    pub error: Option<String>,
 }
 
 /// A dead letter.
@@ -255,9 +332,29 @@ pub struct DeadLetter {
     pub seqs: Vec<i64>,
 }
 
-/// The journal: one SQLite connection.
+/// How a journal connection behaves.
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// How long a statement waits for another process's write lock.
+    pub busy_timeout: std::time::Duration,
+    /// How long a claim is valid without renewal.
+    pub lease: std::time::Duration,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            busy_timeout: std::time::Duration::from_secs(30),
+            lease: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The journal: one SQLite connection and its lease owner id.
 pub struct Journal {
     conn: Connection,
+    owner: String,
+    lease_ms: i64,
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -275,26 +372,35 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 impl Journal {
-    /// Opens (creating if needed) a journal file, migrates it, and returns claimed work to
-    /// pending (a previous process may have died mid-write).
+    /// Opens (creating if needed) a journal file and migrates it. Other processes' claims
+    /// are left alone: they are taken over only once their lease expires.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let journal = Journal::inspect(path)?;
-        journal.conn.execute(
-            "UPDATE changes SET state = 'pending' WHERE state = 'claimed'",
-            [],
-        )?;
-        Ok(journal)
+        Journal::open_with(path, &JournalOptions::default())
     }
 
-    /// Opens a journal to read or requeue (status, dead letters) without touching claims,
-    /// so it is safe while an engine works on the same file.
-    pub fn inspect(path: &Path) -> Result<Journal, JournalError> {
+    /// Like [`Journal::open`], with explicit options.
+    pub fn open_with(path: &Path, options: &JournalOptions) -> Result<Journal, JournalError> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.busy_timeout(options.busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
-        Ok(Journal { conn })
+        Ok(Journal {
+            conn,
+            owner: uuid::Uuid::new_v4().to_string(),
+            lease_ms: options.lease.as_millis() as i64,
+        })
+    }
+
+    /// Opens a journal to read or requeue (status, dead letters); the same as
+    /// [`Journal::open`] (opening never touches claims).
+    pub fn inspect(path: &Path) -> Result<Journal, JournalError> {
+        Journal::open(path)
+    }
+
+    /// This connection's lease owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Durably records a batch of changes (one transaction) and returns their seqs.
@@ -319,11 +425,7 @@ impl Journal {
             for change in changes {
                 let payload =
                     serde_json::to_string(change).expect("a change always serialises to JSON");
-                let priority = if change.operation == Operation::DoNotCall {
-                    0
-                } else {
-                    1
-                };
+                let priority = if is_do_not_call(change) { 0 } else { 1 };
                 insert.execute(params![
                     source,
                     list_id,
@@ -342,14 +444,19 @@ impl Journal {
         Ok(seqs)
     }
 
-    /// Claims up to `max_keys` ready keys (do-not-call first, then oldest), with all their
-    /// pending changes. A key is ready when none of its changes is in flight and none is
-    /// waiting for a retry time still in the future.
+    /// Claims up to `max_keys` ready keys of the given contact lists (do-not-call first,
+    /// then oldest), with all their pending changes, under a lease owned by this journal.
+    /// A key is ready when none of its changes is under a live lease and either nothing is
+    /// waiting for a retry time still in the future or a do-not-call change is due (the
+    /// do-not-call lane never waits behind a parked ordinary change). Changes under an
+    /// expired lease (their owner crashed) are taken over.
     pub fn claim_ready(
         &mut self,
         now_ms: i64,
         max_keys: usize,
+        lists: &[String],
     ) -> Result<Vec<ClaimedKey>, JournalError> {
+        let lists_json = serde_json::to_string(lists).expect("strings serialise");
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -357,56 +464,130 @@ impl Journal {
             let mut stmt = tx.prepare_cached(
                 "SELECT list_id, external_id FROM changes
                  WHERE state IN ('pending', 'claimed')
+                   AND list_id IN (SELECT value FROM json_each(?3))
                  GROUP BY list_id, external_id
-                 HAVING SUM(state = 'claimed') = 0 AND MAX(next_attempt_at) <= ?1
+                 HAVING SUM(state = 'claimed' AND COALESCE(claim_expires_at, 0) > ?1) = 0
+                    AND (MAX(next_attempt_at) <= ?1
+                         OR MIN(CASE WHEN priority = 0 THEN next_attempt_at END) <= ?1)
                  ORDER BY MIN(priority), MIN(seq)
                  LIMIT ?2",
             )?;
-            stmt.query_map(params![now_ms, max_keys as i64], |r| {
+            stmt.query_map(params![now_ms, max_keys as i64, lists_json], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<Result<_, _>>()?
         };
         let mut claimed = Vec::with_capacity(keys.len());
+        let expires = now_ms + self.lease_ms;
         for (list_id, external_id) in keys {
-            let changes = load_changes(&tx, &list_id, &external_id, "pending")?;
+            let changes = load_unfinished(&tx, &list_id, &external_id)?;
             tx.execute(
-                "UPDATE changes SET state = 'claimed'
-                 WHERE list_id = ?1 AND external_id = ?2 AND state = 'pending'",
-                params![list_id, external_id],
+                "UPDATE changes SET state = 'claimed', claim_owner = ?3, claim_expires_at = ?4
+                 WHERE list_id = ?1 AND external_id = ?2 AND state IN ('pending', 'claimed')",
+                params![list_id, external_id, self.owner, expires],
             )?;
-            let applied = load_applied(&tx, &list_id, &external_id)?;
+            let state = load_state(&tx, &list_id, &external_id)?;
             claimed.push(ClaimedKey {
                 list_id,
                 external_id,
                 changes,
-                applied,
+                state,
             });
         }
         tx.commit()?;
         Ok(claimed)
     }
 
-    /// Writes back the results of processing claimed keys, in one transaction.
+    /// Extends every lease this journal holds (called while a round is in progress).
+    pub fn renew(&mut self, now_ms: i64) -> Result<(), JournalError> {
+        self.conn.execute(
+            "UPDATE changes SET claim_expires_at = ?2 WHERE state = 'claimed' AND claim_owner = ?1",
+            params![self.owner, now_ms + self.lease_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Returns every claim this journal holds to pending (a failed round).
+    pub fn release(&mut self) -> Result<(), JournalError> {
+        self.conn.execute(
+            "UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
+             WHERE state = 'claimed' AND claim_owner = ?1",
+            params![self.owner],
+        )?;
+        Ok(())
+    }
+
+    /// Writes back the results of processing claimed keys, in one transaction. Only changes
+    /// still claimed by this journal are written (a key whose lease was taken over is left
+    /// to its new owner); returns how many keys were written.
     pub fn finish(
         &mut self,
         results: &[(String, String, KeyResult)],
         now_ms: i64,
-    ) -> Result<(), JournalError> {
+    ) -> Result<usize, JournalError> {
+        let owner = self.owner.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut written = 0;
         for (list_id, external_id, result) in results {
+            let owned: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE list_id = ?1 AND external_id = ?2
+                    AND state = 'claimed' AND claim_owner = ?3)",
+                params![list_id, external_id, owner],
+                |r| r.get(0),
+            )?;
+            if !owned {
+                continue;
+            }
+            written += 1;
             match result {
-                KeyResult::Finished { outcomes, applied } => {
+                KeyResult::Finished {
+                    outcomes,
+                    applied,
+                    seen,
+                } => {
                     for (seq, outcome, error) in outcomes {
                         tx.execute(
-                            "UPDATE changes SET state = 'done', outcome = ?2, error = ?3, finished_at = ?4
-                             WHERE seq = ?1",
-                            params![seq, outcome.as_str(), error, now_ms],
+                            "UPDATE changes SET state = 'done', outcome = ?2, error = ?3, finished_at = ?4,
+                                claim_owner = NULL, claim_expires_at = NULL
+                             WHERE seq = ?1 AND claim_owner = ?5",
+                            params![seq, outcome.as_str(), error, now_ms, owner],
                         )?;
                     }
                     let last = outcomes.iter().max_by_key(|(seq, ..)| *seq);
+                    if let Some(seen) = seen {
+                        let c = &seen.compliance;
+                        tx.execute(
+                            "INSERT INTO contacts (list_id, external_id, source, contact_id,
+                                seen_updated_at, removed, do_not_call, do_not_call_at,
+                                consent_statement, consent_restored_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 0), ?7, ?8, ?9, ?10, ?11)
+                             ON CONFLICT (list_id, external_id) DO UPDATE SET
+                                source = excluded.source,
+                                seen_updated_at = MAX(COALESCE(seen_updated_at, excluded.seen_updated_at),
+                                                      excluded.seen_updated_at),
+                                removed = COALESCE(?6, removed),
+                                do_not_call = excluded.do_not_call,
+                                do_not_call_at = excluded.do_not_call_at,
+                                consent_statement = excluded.consent_statement,
+                                consent_restored_at = excluded.consent_restored_at,
+                                updated_at = excluded.updated_at",
+                            params![
+                                list_id,
+                                external_id,
+                                seen.source,
+                                super::identity::contact_id(list_id, external_id),
+                                micros(seen.seen_at),
+                                seen.removed,
+                                c.do_not_call,
+                                c.do_not_call_at.map(micros),
+                                c.statement,
+                                c.restored_at.map(micros),
+                                now_ms
+                            ],
+                        )?;
+                    }
                     if let Some(state) = applied {
                         let row = state
                             .row
@@ -418,7 +599,8 @@ impl Journal {
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                              ON CONFLICT (list_id, external_id) DO UPDATE SET
                                 source = excluded.source, contact_id = excluded.contact_id,
-                                applied_updated_at = excluded.applied_updated_at,
+                                applied_updated_at = MAX(COALESCE(applied_updated_at, excluded.applied_updated_at),
+                                                         excluded.applied_updated_at),
                                 content_hash = excluded.content_hash, row = excluded.row,
                                 removed = excluded.removed, last_outcome = excluded.last_outcome,
                                 last_seq = excluded.last_seq, updated_at = excluded.updated_at",
@@ -452,9 +634,10 @@ impl Journal {
                     for seq in seqs {
                         tx.execute(
                             "UPDATE changes SET state = 'pending', attempts = attempts + 1,
-                                next_attempt_at = ?2, error = ?3
-                             WHERE seq = ?1",
-                            params![seq, next_attempt_at, error],
+                                next_attempt_at = ?2, error = ?3, claim_owner = NULL,
+                                claim_expires_at = NULL
+                             WHERE seq = ?1 AND claim_owner = ?4",
+                            params![seq, next_attempt_at, error, owner],
                         )?;
                     }
                 }
@@ -473,15 +656,17 @@ impl Journal {
                     for seq in seqs {
                         tx.execute(
                             "UPDATE changes SET state = 'done', outcome = ?2, error = ?3,
-                                attempts = ?4, finished_at = ?5, dead_letter_id = ?6
-                             WHERE seq = ?1",
+                                attempts = ?4, finished_at = ?5, dead_letter_id = ?6,
+                                claim_owner = NULL, claim_expires_at = NULL
+                             WHERE seq = ?1 AND claim_owner = ?7",
                             params![
                                 seq,
                                 Outcome::DeadLettered.as_str(),
                                 error,
                                 attempts,
                                 now_ms,
-                                id
+                                id,
+                                owner
                             ],
                         )?;
                     }
@@ -493,8 +678,17 @@ impl Journal {
                 }
             }
         }
+        // Anything of these keys still claimed by this journal (a result that named only
+        // some of a key's changes) goes back to pending rather than staying claimed.
+        for (list_id, external_id, _) in results {
+            tx.execute(
+                "UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
+                 WHERE list_id = ?1 AND external_id = ?2 AND state = 'claimed' AND claim_owner = ?3",
+                params![list_id, external_id, owner],
+            )?;
+        }
         tx.commit()?;
-        Ok(())
+        Ok(written)
     }
 
     /// Number of changes not yet finished (pending or claimed).
@@ -506,14 +700,70 @@ impl Journal {
         )? as u64)
     }
 
-    /// Earliest retry time among pending changes, if any are pending.
-    pub fn next_ready_at(&self) -> Result<Option<i64>, JournalError> {
+    /// Unfinished changes of the given lists that still need work: do-not-call changes
+    /// that failed `alert_attempts` times or more are alerts (they keep retrying on their
+    /// lane, and are listed by [`Journal::compliance_alerts`]) and are not counted.
+    pub fn unfinished_in(
+        &self,
+        lists: &[String],
+        alert_attempts: u32,
+    ) -> Result<u64, JournalError> {
+        let lists_json = serde_json::to_string(lists).expect("strings serialise");
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE state != 'done'
+                AND list_id IN (SELECT value FROM json_each(?1))
+                AND NOT (priority = 0 AND attempts >= ?2)",
+            params![lists_json, alert_attempts],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Do-not-call changes not yet applied after `min_attempts` attempts or more.
+    pub fn compliance_alerts(
+        &self,
+        min_attempts: u32,
+    ) -> Result<Vec<ComplianceAlert>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, source, list_id, external_id, attempts, error FROM changes
+             WHERE state != 'done' AND priority = 0 AND attempts >= ?1 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map(params![min_attempts], |r| {
+                Ok(ComplianceAlert {
+                    seq: r.get(0)?,
+                    source: r.get(1)?,
+                    list_id: r.get(2)?,
+                    external_id: r.get(3)?,
+                    attempts: r.get(4)?,
+                    error: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Earliest time (ms since the epoch) a key of the given lists becomes ready: a parked
+    /// key's retry time (its do-not-call lane's, if sooner), or another owner's lease expiry
+    /// (keys this journal has claimed are left out: their round is still running).
+    pub fn next_ready_at(&self, lists: &[String]) -> Result<Option<i64>, JournalError> {
+        let lists_json = serde_json::to_string(lists).expect("strings serialise");
         Ok(self
             .conn
             .query_row(
-                "SELECT MIN(t) FROM (SELECT MAX(next_attempt_at) AS t FROM changes
-                 WHERE state = 'pending' GROUP BY list_id, external_id)",
-                [],
+                "SELECT MIN(t) FROM (
+                    SELECT CASE WHEN SUM(state = 'claimed' AND claim_owner = ?2) > 0
+                        THEN NULL
+                        WHEN SUM(state = 'claimed') > 0
+                        THEN MAX(COALESCE(claim_expires_at, 0))
+                        ELSE MIN(MAX(next_attempt_at),
+                                 COALESCE(MIN(CASE WHEN priority = 0 THEN next_attempt_at END),
+                                          MAX(next_attempt_at)))
+                    END AS t
+                    FROM changes
+                    WHERE state IN ('pending', 'claimed')
+                      AND list_id IN (SELECT value FROM json_each(?1))
+                    GROUP BY list_id, external_id)",
+                params![lists_json, self.owner],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .optional()?
@@ -528,8 +778,12 @@ impl Journal {
     ) -> Result<Vec<ContactStatus>, JournalError> {
         let mut lists: Vec<String> = {
             let mut stmt = self.conn.prepare(
-                "SELECT DISTINCT list_id FROM changes
-                 WHERE external_id = ?1 AND (?2 IS NULL OR source = ?2) ORDER BY list_id",
+                "SELECT list_id FROM changes
+                 WHERE external_id = ?1 AND (?2 IS NULL OR source = ?2)
+                 UNION
+                 SELECT list_id FROM contacts
+                 WHERE external_id = ?1 AND (?2 IS NULL OR source = ?2)
+                 ORDER BY list_id",
             )?;
             stmt.query_map(params![external_id, source], |r| r.get(0))?
                 .collect::<Result<_, _>>()?
@@ -537,11 +791,12 @@ impl Journal {
         lists.dedup();
         let mut out = Vec::new();
         for list_id in lists {
-            let (row, removed, applied_at, last_outcome) = self
+            let (row, removed, applied_at, last_outcome, seen_at, do_not_call) = self
                 .conn
                 .query_row(
-                    "SELECT row, removed, applied_updated_at, last_outcome FROM contacts
-                     WHERE list_id = ?1 AND external_id = ?2",
+                    "SELECT row, removed, applied_updated_at, last_outcome, seen_updated_at,
+                        do_not_call
+                     FROM contacts WHERE list_id = ?1 AND external_id = ?2",
                     params![list_id, external_id],
                     |r| {
                         Ok((
@@ -549,11 +804,13 @@ impl Journal {
                             r.get::<_, bool>(1)?,
                             r.get::<_, Option<i64>>(2)?,
                             r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                            r.get::<_, bool>(5)?,
                         ))
                     },
                 )
                 .optional()?
-                .unwrap_or((None, false, None, None));
+                .unwrap_or((None, false, None, None, None, false));
             let row = row
                 .map(|r| serde_json::from_str(&r))
                 .transpose()
@@ -589,6 +846,8 @@ impl Journal {
                 row,
                 removed,
                 applied_updated_at: applied_at.map(|v| from_micros(v).to_rfc3339()),
+                seen_updated_at: seen_at.map(|v| from_micros(v).to_rfc3339()),
+                do_not_call,
                 last_outcome,
                 changes,
             });
@@ -659,6 +918,44 @@ impl Journal {
         }
         tx.commit()?;
         Ok((wanted, missing))
+    }
+
+    /// Retention: deletes finished changes that finished before `before_ms` (except those of
+    /// open dead letters, which stay replayable) and webhook delivery ids received before
+    /// then. The per-contact state is kept, so `status` and every delivery rule still
+    /// answer for pruned changes. Returns the number of changes deleted.
+    pub fn prune(&mut self, before_ms: i64) -> Result<u64, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute(
+            "DELETE FROM changes WHERE state = 'done' AND finished_at < ?1
+                AND (dead_letter_id IS NULL OR dead_letter_id IN
+                     (SELECT id FROM dead_letters WHERE replayed_at IS NOT NULL))",
+            params![before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM dead_letters WHERE replayed_at IS NOT NULL AND replayed_at < ?1",
+            params![before_ms],
+        )?;
+        // The webhook ingress keeps its delivery ids in the same file (see
+        // `server::dedup`); `received_at` is RFC 3339 in UTC, so it orders as text.
+        let has_deliveries: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'server_webhook_deliveries')",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_deliveries {
+            let cutoff = DateTime::from_timestamp_millis(before_ms)
+                .unwrap_or_default()
+                .to_rfc3339();
+            tx.execute(
+                "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
+                params![cutoff],
+            )?;
+        }
+        tx.commit()?;
+        Ok(deleted as u64)
     }
 
     /// Starts an import run and returns its id.
@@ -738,19 +1035,19 @@ fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
     Ok(())
 }
 
-fn load_changes(
+/// A key's unfinished changes (pending, or claimed under any lease) in source order.
+fn load_unfinished(
     tx: &Transaction<'_>,
     list_id: &str,
     external_id: &str,
-    state: &str,
 ) -> Result<Vec<StoredChange>, JournalError> {
     let mut stmt = tx.prepare_cached(
         "SELECT seq, source, payload, attempts FROM changes
-         WHERE list_id = ?1 AND external_id = ?2 AND state = ?3
+         WHERE list_id = ?1 AND external_id = ?2 AND state IN ('pending', 'claimed')
          ORDER BY source_updated_at, seq",
     )?;
     let rows = stmt
-        .query_map(params![list_id, external_id, state], |r| {
+        .query_map(params![list_id, external_id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -776,27 +1073,38 @@ fn load_changes(
         .collect()
 }
 
-fn load_applied(
+fn load_state(
     tx: &Transaction<'_>,
     list_id: &str,
     external_id: &str,
-) -> Result<AppliedState, JournalError> {
+) -> Result<ContactState, JournalError> {
     let found = tx
         .query_row(
-            "SELECT applied_updated_at, content_hash, row FROM contacts
-             WHERE list_id = ?1 AND external_id = ?2",
+            "SELECT applied_updated_at, content_hash, row, seen_updated_at, removed, do_not_call,
+                do_not_call_at, consent_statement, consent_restored_at
+             FROM contacts WHERE list_id = ?1 AND external_id = ?2",
             params![list_id, external_id],
             |r| {
                 Ok((
-                    r.get::<_, Option<i64>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    (
+                        r.get::<_, Option<i64>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ),
+                    Compliance {
+                        do_not_call: r.get(5)?,
+                        do_not_call_at: r.get::<_, Option<i64>>(6)?.map(from_micros),
+                        statement: r.get(7)?,
+                        restored_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+                    },
                 ))
             },
         )
         .optional()?;
-    let Some((at, hash, row)) = found else {
-        return Ok(AppliedState::default());
+    let Some(((at, hash, row, seen, removed), compliance)) = found else {
+        return Ok(ContactState::default());
     };
     let row = row
         .map(|r| serde_json::from_str(&r))
@@ -805,10 +1113,13 @@ fn load_applied(
             what: "contacts.row",
             source,
         })?;
-    Ok(AppliedState {
+    Ok(ContactState {
         updated_at: at.map(from_micros),
+        seen_at: seen.map(from_micros),
         content_hash: hash,
         row,
+        removed,
+        compliance,
     })
 }
 
@@ -819,6 +1130,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::sync::Operation;
 
     fn change(id: &str, op: Operation, secs: i64, name: &str) -> Change {
         Change {
@@ -837,10 +1149,19 @@ mod tests {
         Journal::open(&dir.path().join("journal.db")).unwrap()
     }
 
+    fn lists() -> Vec<String> {
+        vec!["L".to_string()]
+    }
+
     #[test]
-    fn accepted_changes_survive_a_crash_and_claims_are_released() {
+    fn claims_are_leases_taken_over_only_when_expired() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = open(&dir);
+        let path = dir.path().join("journal.db");
+        let lease = JournalOptions {
+            lease: std::time::Duration::from_millis(1_000),
+            ..Default::default()
+        };
+        let mut j = Journal::open_with(&path, &lease).unwrap();
         let seqs = j
             .accept(
                 "sn",
@@ -851,20 +1172,64 @@ mod tests {
             )
             .unwrap();
         assert_eq!(seqs.len(), 1);
-        let claimed = j.claim_ready(0, 10).unwrap();
+        let claimed = j.claim_ready(0, 10, &lists()).unwrap();
         assert_eq!(claimed.len(), 1);
-        assert!(j.claim_ready(0, 10).unwrap().is_empty(), "claimed once");
-        drop(j); // the process dies mid-write
-        let mut j = open(&dir);
-        assert_eq!(j.unfinished().unwrap(), 1);
-        let again = j.claim_ready(0, 10).unwrap();
+        assert!(
+            j.claim_ready(0, 10, &lists()).unwrap().is_empty(),
+            "claimed once"
+        );
+        // A second process opens the journal: the live claim is not reset.
+        let mut other = Journal::open_with(&path, &lease).unwrap();
+        assert!(other.claim_ready(500, 10, &lists()).unwrap().is_empty());
+        assert_eq!(other.next_ready_at(&lists()).unwrap(), Some(1_000));
+        // Renewed by its owner, it stays; once expired (the owner died), it is taken over.
+        j.renew(900).unwrap();
+        assert!(other.claim_ready(1_500, 10, &lists()).unwrap().is_empty());
+        let again = other.claim_ready(1_900, 10, &lists()).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].changes[0].change.columns["name"], "a");
+        // The old owner's late finish is fenced off; the new owner's lands.
+        let done = |seq| {
+            vec![(
+                "L".to_string(),
+                "A".to_string(),
+                KeyResult::Finished {
+                    outcomes: vec![(seq, Outcome::Applied, None)],
+                    applied: None,
+                    seen: None,
+                },
+            )]
+        };
+        assert_eq!(j.finish(&done(seqs[0]), 2_000).unwrap(), 0);
+        assert_eq!(other.finish(&done(seqs[0]), 2_000).unwrap(), 1);
+        assert_eq!(other.unfinished().unwrap(), 0);
+        // Lists without a binding are never claimed.
+        other
+            .accept("x", "M", &[change("B", Operation::Upsert, 1, "b")], None, 0)
+            .unwrap();
+        assert!(other.claim_ready(3_000, 10, &lists()).unwrap().is_empty());
         let version: i64 = j
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_released_round_is_claimable_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = open(&dir);
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 1, "a")],
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(j.claim_ready(0, 10, &lists()).unwrap().len(), 1);
+        j.release().unwrap();
+        assert_eq!(j.claim_ready(0, 10, &lists()).unwrap().len(), 1);
     }
 
     #[test]
@@ -883,9 +1248,9 @@ mod tests {
             0,
         )
         .unwrap();
-        let first = j.claim_ready(0, 1).unwrap();
+        let first = j.claim_ready(0, 1, &lists()).unwrap();
         assert_eq!(first[0].external_id, "C", "do-not-call goes first");
-        let rest = j.claim_ready(0, 10).unwrap();
+        let rest = j.claim_ready(0, 10, &lists()).unwrap();
         assert_eq!(rest.len(), 2);
         // A new change for an in-flight key waits until the key is finished.
         j.accept(
@@ -896,7 +1261,7 @@ mod tests {
             0,
         )
         .unwrap();
-        assert!(j.claim_ready(0, 10).unwrap().is_empty());
+        assert!(j.claim_ready(0, 10, &lists()).unwrap().is_empty());
         let a = rest.iter().find(|k| k.external_id == "A").unwrap();
         j.finish(
             &[(
@@ -913,15 +1278,16 @@ mod tests {
                         removed: false,
                         seq: a.changes[0].seq,
                     }),
+                    seen: None,
                 },
             )],
             0,
         )
         .unwrap();
-        let next = j.claim_ready(0, 10).unwrap();
+        let next = j.claim_ready(0, 10, &lists()).unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].external_id, "A");
-        assert_eq!(next[0].applied.content_hash.as_deref(), Some("h"));
+        assert_eq!(next[0].state.content_hash.as_deref(), Some("h"));
         assert_eq!(next[0].changes[0].change.columns["name"], "a2");
     }
 
@@ -937,7 +1303,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let k = j.claim_ready(0, 10).unwrap().remove(0);
+        let k = j.claim_ready(0, 10, &lists()).unwrap().remove(0);
         let seq = k.changes[0].seq;
         j.finish(
             &[(
@@ -952,9 +1318,9 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_eq!(j.next_ready_at().unwrap(), Some(5_000));
-        assert!(j.claim_ready(4_999, 10).unwrap().is_empty());
-        let k = j.claim_ready(5_000, 10).unwrap().remove(0);
+        assert_eq!(j.next_ready_at(&lists()).unwrap(), Some(5_000));
+        assert!(j.claim_ready(4_999, 10, &lists()).unwrap().is_empty());
+        let k = j.claim_ready(5_000, 10, &lists()).unwrap().remove(0);
         assert_eq!(k.changes[0].attempts, 1);
         j.finish(
             &[(
@@ -981,9 +1347,73 @@ mod tests {
         let (done, missing) = j.replay(Some(&[letters[0].id, 999]), 7_000).unwrap();
         assert_eq!((done, missing), (vec![letters[0].id], vec![999]));
         assert!(j.dead_letters().unwrap().is_empty());
-        let k = j.claim_ready(7_000, 10).unwrap().remove(0);
+        let k = j.claim_ready(7_000, 10, &lists()).unwrap().remove(0);
         assert_eq!(k.changes[0].attempts, 0);
         let status = j.status("A", Some("sn")).unwrap();
         assert_eq!(status[0].changes[0].state, "claimed");
+    }
+
+    #[test]
+    fn retention_prunes_finished_changes_and_keeps_the_contact_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = open(&dir);
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 1, "a")],
+            None,
+            0,
+        )
+        .unwrap();
+        let k = j.claim_ready(0, 10, &lists()).unwrap().remove(0);
+        let seq = k.changes[0].seq;
+        j.finish(
+            &[(
+                "L".into(),
+                "A".into(),
+                KeyResult::Finished {
+                    outcomes: vec![(seq, Outcome::Applied, None)],
+                    applied: Some(NewState {
+                        source: "sn".into(),
+                        contact_id: "id-a".into(),
+                        updated_at: k.changes[0].change.source_updated_at,
+                        content_hash: "h".into(),
+                        row: None,
+                        removed: false,
+                        seq,
+                    }),
+                    seen: Some(Seen {
+                        source: "sn".into(),
+                        seen_at: k.changes[0].change.source_updated_at,
+                        compliance: Compliance::default(),
+                        removed: Some(false),
+                    }),
+                },
+            )],
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(j.prune(1_000).unwrap(), 0, "not older than the window yet");
+        assert_eq!(j.prune(1_001).unwrap(), 1);
+        let status = j.status("A", Some("sn")).unwrap();
+        assert_eq!(
+            status.len(),
+            1,
+            "status still answers from the contact state"
+        );
+        assert!(status[0].changes.is_empty());
+        assert!(status[0].seen_updated_at.is_some());
+        assert_eq!(status[0].last_outcome.as_deref(), Some("applied"));
+        // The mark survives pruning: an older change is still stale.
+        j.accept(
+            "sn",
+            "L",
+            &[change("A", Operation::Upsert, 0, "old")],
+            None,
+            2_000,
+        )
+        .unwrap();
+        let k = j.claim_ready(2_000, 10, &lists()).unwrap().remove(0);
+        assert!(k.state.mark().unwrap() > k.changes[0].change.source_updated_at);
     }
 }

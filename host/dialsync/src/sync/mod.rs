@@ -34,10 +34,13 @@ mod validate;
 
 pub use apply::{RetryRules, SourceRules};
 pub use change::{Change, EXTERNAL_ID_COLUMN, FieldError, Operation, Outcome, Phone, Row, Target};
-pub use change::{NeedsBase, fold};
+pub use change::{Compliance, NeedsBase, complete_phones, fold, is_do_not_call};
 pub use engine::{Accepted, Engine, EngineError, EngineOptions, SourceBinding, Workers};
 pub use genesys_sink::{GenesysSink, bindings_from_config};
 pub use identity::contact_id;
-pub use journal::{ChangeRecord, ContactStatus, DeadLetter, Journal, JournalError, MIGRATIONS};
+pub use journal::{
+    ChangeRecord, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError,
+    JournalOptions, MIGRATIONS,
+};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
 pub use validate::{MAX_CELL_CHARS, validate};
