@@ -239,7 +239,14 @@ pub struct ActionsQuery {
     /// Where Genesys Cloud reaches dialsync; default: this server as the browser sees it.
     #[serde(rename = "baseUrl")]
     pub base_url: Option<String>,
+    /// The Web Services Data Actions integration the definitions belong to; default: the
+    /// name an admin replaces, as `actions export` requires an explicit id.
+    #[serde(rename = "integrationId")]
+    pub integration_id: Option<String>,
 }
+
+/// The integration id shown until the admin enters theirs.
+const INTEGRATION_ID_HINT: &str = "your-integration-id";
 
 /// `GET /console/api/actions`: what `dialsync actions export` writes — per data action the
 /// `PostActionInput` to import as a Genesys Cloud custom action.
@@ -265,6 +272,11 @@ pub async fn actions(
             format!("baseUrl {base_url:?}: {e}"),
         )
     })?;
+    let integration_id = query
+        .integration_id
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| INTEGRATION_ID_HINT.to_owned());
     let style = match &console.app.actions_auth {
         Some(a) if a.scheme() == "basic" => CredentialStyle::Basic,
         _ => CredentialStyle::Bearer,
@@ -276,12 +288,13 @@ pub async fn actions(
                 "name": c.name,
                 "description": c.description,
                 "problems": crate::server::contracts::genesys_rule_violations(c),
-                "definition": export::post_action_input(c, &base_url, style),
+                "definition": export::post_action_input(c, &base_url, style, &integration_id),
             })
         })
         .collect();
     Ok(Json(json!({
         "baseUrl": base_url,
+        "integrationId": integration_id,
         "enabled": console.app.actions_auth.is_some(),
         "credential": match style { CredentialStyle::Basic => "basic", CredentialStyle::Bearer => "bearer" },
         "actions": actions,

@@ -423,7 +423,12 @@
     const base = $("#actions-base").value;
     const list = clear($("#actions-list"));
     try {
-      const r = await api("/actions" + (base ? "?baseUrl=" + encodeURIComponent(base) : ""));
+      const params = new URLSearchParams();
+      if (base) params.set("baseUrl", base);
+      const integration = $("#actions-integration").value.trim();
+      if (integration) params.set("integrationId", integration);
+      const r = await api("/actions" + (params.toString() ? "?" + params : ""));
+      $("#actions-integration").value = r.integrationId;
       $("#actions-base").value = r.baseUrl;
       $("#actions-status").textContent = `${r.actions.length} actions · credential: ${r.credential}` +
         (r.enabled ? "" : " · the data-action endpoints are off until [server.actions_auth] is set");
