@@ -330,6 +330,7 @@ impl Lab {
                     concurrent_batches: 1,
                 },
                 keys_per_round: 50,
+                ..EngineOptions::default()
             };
             let engine = Engine::open(&config.store.path, bindings, options).unwrap();
             engine
