@@ -58,7 +58,6 @@ async fn overview_with_100_sources_weight_and_first_render() {
             .await
             .unwrap();
     }
-    lab.state.work_ready.notify_one();
     lab.wait_idle().await;
 
     let browser = Browser::start().await;
