@@ -120,7 +120,12 @@ async fn console_in_a_real_browser() {
     b.wait_text("#swap-result", "swapped custom-crm@").await;
     b.wait_text(&format!("tr[data-source='{LAB}']"), "hostile@0.1.0")
         .await;
-    assert_eq!(lab.webhook(&json!({"mode": "ok", "id": "42"})).await, 202);
+    // With a phone: a never-synced record without one is skipped (`no_phone`).
+    assert_eq!(
+        lab.webhook(&json!({"mode": "phone", "id": "42", "raw": "(415) 555-0142"}))
+            .await,
+        202
+    );
     lab.wait_idle().await;
     let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
     assert_eq!(contacts["h_42"].data["name"], "Hostile 42");
