@@ -220,7 +220,8 @@ const customCrm = {
     let operation;
     if (config.deleted.matches(record)) operation = sdk.REMOVE;
     else if (config.doNotCall.matches(record)) operation = sdk.DO_NOT_CALL;
-    else if (phones.length === 0) return sdk.skip(`no phone: ${externalId} has no phone number`);
+    // Also with no phone at all: the host clears the phone columns and makes the
+    // contact uncallable (the numbers were cleared in the CRM).
     else operation = sdk.UPSERT;
     return sdk.change({
       externalId,

@@ -267,9 +267,9 @@ class CustomCrm:
             operation = sdk.REMOVE
         elif config.do_not_call.matches(record):
             operation = sdk.DO_NOT_CALL
-        elif not phones:
-            return sdk.skip(f"no phone: {eid} has no phone number")
         else:
+            # Also with no phone at all: the host clears the phone columns and makes
+            # the contact uncallable (the numbers were cleared in the CRM).
             operation = sdk.UPSERT
         return sdk.change(
             external_id=eid,
