@@ -68,6 +68,10 @@ pub struct Config {
     /// `[server]`: settings of `dialsync serve` (defined and documented by the server module).
     #[serde(default)]
     pub server: crate::server::settings::ServerSettings,
+    /// Per-org rate budgets shared with other workers (set by `crate::pg_store` when the
+    /// store is PostgreSQL; empty = each process paces alone).
+    #[serde(skip)]
+    pub shared_budgets: BTreeMap<String, std::sync::Arc<dyn dialsync_genesys::SharedRateBudget>>,
 }
 
 /// `[store]`.
@@ -80,6 +84,13 @@ pub struct StoreConfig {
     /// (the per-contact state is kept).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// `postgres://user@host:port/db`: the shared PostgreSQL store of several workers
+    /// (see `crate::pg_store`); unset = the SQLite file at `path`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Environment variable holding the PostgreSQL password (never in the file).
+    #[serde(default)]
+    pub password_env: Option<String>,
 }
 
 fn default_retention_days() -> u32 {
@@ -91,6 +102,8 @@ impl Default for StoreConfig {
         StoreConfig {
             path: default_store_path(),
             retention_days: default_retention_days(),
+            url: None,
+            password_env: None,
         }
     }
 }
@@ -335,6 +348,7 @@ impl Config {
         );
         settings.requests_per_minute = org.requests_per_minute;
         settings.max_concurrency = org.max_concurrency;
+        settings.shared_budget = self.shared_budgets.get(name).cloned();
         Ok(settings)
     }
 }

@@ -1,7 +1,8 @@
 //! One rate budget per org (per API base + client id), shared by every client, clone and task
 //! in the process: a [`TokenBucket`] paces requests and a semaphore bounds how many are in
 //! flight. A 429 holds the whole bucket shut until Genesys' Retry-After has passed, so every
-//! task waits — not just the one that was refused.
+//! task waits — not just the one that was refused. With a [`SharedRateBudget`] the pacing
+//! and the pause are the shared budget's (every worker's), and only concurrency is local.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -11,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep};
 
 use crate::bucket::TokenBucket;
+use crate::shared_budget::SharedRateBudget;
 
 /// Burst allowed after idleness: one second's worth of requests, at least 1, at most 100.
 fn burst_for(per_minute: u32) -> u32 {
@@ -22,6 +24,8 @@ fn burst_for(per_minute: u32) -> u32 {
 pub(crate) struct Budget {
     bucket: Mutex<TokenBucket>,
     permits: Arc<Semaphore>,
+    /// When set, request slots and pauses are the shared budget's.
+    shared: Option<Arc<dyn SharedRateBudget>>,
 }
 
 impl Budget {
@@ -30,12 +34,35 @@ impl Budget {
         Self {
             bucket: Mutex::new(TokenBucket::new(per_minute, burst_for(per_minute))),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            shared: None,
+        }
+    }
+
+    /// A budget whose pacing and pauses come from `shared`; `max_concurrency` stays local.
+    pub(crate) fn with_shared(
+        per_minute: u32,
+        max_concurrency: usize,
+        shared: Arc<dyn SharedRateBudget>,
+    ) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::new(per_minute, max_concurrency)
         }
     }
 
     /// The process-wide budget for `key` (API base + client id), created on first use.
-    /// Later callers with the same key share the first caller's limits.
-    pub(crate) fn shared(key: &str, per_minute: u32, max_concurrency: usize) -> Arc<Self> {
+    /// Later callers with the same key share the first caller's limits. A client with a
+    /// shared budget gets its own `Budget` around it (the pacing is the shared store's, so
+    /// nothing is gained by the registry, and tests can run several workers in one process).
+    pub(crate) fn shared(
+        key: &str,
+        per_minute: u32,
+        max_concurrency: usize,
+        shared: Option<Arc<dyn SharedRateBudget>>,
+    ) -> Arc<Self> {
+        if let Some(shared) = shared {
+            return Arc::new(Self::with_shared(per_minute, max_concurrency, shared));
+        }
         static REGISTRY: LazyLock<Mutex<HashMap<String, Weak<Budget>>>> =
             LazyLock::new(Default::default);
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -56,7 +83,9 @@ impl Budget {
             .await
             .expect("the budget's semaphore is never closed");
         loop {
-            let wait = {
+            let wait = if let Some(shared) = &self.shared {
+                shared.take().await.err()
+            } else {
                 let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
                 bucket.try_acquire(Instant::now()).err()
             };
@@ -68,11 +97,15 @@ impl Budget {
     }
 
     /// Holds every request of this org back for `wait` (a 429's Retry-After). Returns when
-    /// the pause ends.
-    pub(crate) fn pause_for(&self, wait: Duration) -> Instant {
+    /// the pause ends. With a shared budget the pause holds back every worker.
+    pub(crate) async fn pause_for(&self, wait: Duration) -> Instant {
         let until = Instant::now() + wait;
-        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        bucket.hold_until(until);
+        if let Some(shared) = &self.shared {
+            shared.pause(wait).await;
+        } else {
+            let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+            bucket.hold_until(until);
+        }
         until
     }
 }
@@ -86,7 +119,7 @@ mod tests {
         let budget = Arc::new(Budget::new(60, 8)); // one per second, burst 1
         let t0 = Instant::now();
         // One task got a 429 with Retry-After: 3.
-        budget.pause_for(Duration::from_secs(3));
+        budget.pause_for(Duration::from_secs(3)).await;
         let mut tasks = Vec::new();
         for _ in 0..3 {
             let b = Arc::clone(&budget);
@@ -133,9 +166,9 @@ mod tests {
 
     #[test]
     fn same_key_shares_one_budget() {
-        let a = Budget::shared("http://127.0.0.1:1/#id-a", 300, 8);
-        let b = Budget::shared("http://127.0.0.1:1/#id-a", 300, 8);
-        let c = Budget::shared("http://127.0.0.1:1/#id-c", 300, 8);
+        let a = Budget::shared("http://127.0.0.1:1/#id-a", 300, 8, None);
+        let b = Budget::shared("http://127.0.0.1:1/#id-a", 300, 8, None);
+        let c = Budget::shared("http://127.0.0.1:1/#id-c", 300, 8, None);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
     }

@@ -141,9 +141,10 @@ impl GenesysClient {
             .build()
             .map_err(|e| GenesysError::Config(format!("HTTP client: {e}")))?;
         let budget = Budget::shared(
-            &format!("{}#{}", endpoint.api_base, settings.client_id),
+            &settings.budget_key()?,
             settings.requests_per_minute,
             settings.max_concurrency,
+            settings.shared_budget.clone(),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -313,7 +314,7 @@ impl GenesysClient {
                 }
                 Outcome::RateLimited { failure, wait } => {
                     let wait = wait.unwrap_or_else(|| backoff::ceiling(policy, attempt));
-                    inner.budget.pause_for(wait);
+                    inner.budget.pause_for(wait).await;
                     let error = GenesysError::RateLimited {
                         failure: Box::new(failure),
                         attempts: attempt,

@@ -17,6 +17,7 @@ mod error;
 pub mod model;
 mod secret;
 mod settings;
+mod shared_budget;
 mod stats;
 mod token;
 
@@ -32,5 +33,6 @@ pub use model::{
 };
 pub use secret::Secret;
 pub use settings::{OrgSettings, RetryPolicy};
+pub use shared_budget::{BudgetFuture, SharedRateBudget};
 pub use stats::ClientStats;
 pub use token::TokenState;

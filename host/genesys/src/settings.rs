@@ -2,10 +2,12 @@
 //! retry policy. Defaults follow Genesys' published limits (300 requests/minute per
 //! client-credentials token).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::secret::Secret;
+use crate::shared_budget::SharedRateBudget;
 
 /// How transient failures (5xx, timeouts, connection resets) are retried.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,9 +57,22 @@ pub struct OrgSettings {
     /// still there) is re-read, since Genesys is eventually consistent. Default 10 s; zero
     /// turns re-reading off. See the `consistency` module.
     pub read_after_write: Duration,
+    /// A budget shared with other workers (processes, machines) for this org, e.g. the
+    /// PostgreSQL store's; `None` (the default) paces within this process only.
+    pub shared_budget: Option<Arc<dyn SharedRateBudget>>,
 }
 
 impl OrgSettings {
+    /// What identifies the org's rate budget: the API base and the OAuth client id (every
+    /// client, worker and process with the same key shares one budget).
+    pub fn budget_key(&self) -> Result<String, crate::GenesysError> {
+        Ok(format!(
+            "{}#{}",
+            self.endpoint.resolve()?.api_base,
+            self.client_id
+        ))
+    }
+
     /// Settings with the default budget, concurrency, retry policy and timeout.
     pub fn new(
         name: impl Into<String>,
@@ -75,6 +90,7 @@ impl OrgSettings {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             read_after_write: Duration::from_secs(10),
+            shared_budget: None,
         }
     }
 }

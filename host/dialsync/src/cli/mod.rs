@@ -7,6 +7,7 @@ mod deadletters;
 mod demo;
 mod emulator;
 mod import;
+mod migrate;
 mod plugin;
 mod pull;
 mod serve;
@@ -38,6 +39,8 @@ enum Command {
     Emulator(emulator::Args),
     /// Bulk-load a records file through a source's plugin into Genesys.
     Import(import::Args),
+    /// Bring the store's schema (PostgreSQL or SQLite) up to date; idempotent.
+    Migrate(migrate::Args),
     /// Try plugins on records files and manage installed plugins.
     Plugin(plugin::Args),
     /// Sweep a source's CRM for changed and deleted records (`[sources.X.pull]`).
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Emulator(args) => emulator::run(args),
         Command::Import(args) => import::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Plugin(args) => plugin::run(args),
         Command::Pull(args) => pull::run(args),
         Command::Serve(args) => serve::run(args),

@@ -1,0 +1,23 @@
+//! dialsync's PostgreSQL store: what several `dialsync serve` workers on several machines
+//! share through one PostgreSQL database.
+//!
+//! - [`connect`]: `[store] url = "postgres://…"` with the password from an environment
+//!   variable (never from the file, never logged), as a connection pool;
+//! - [`migrate`]: versioned, idempotent schema migrations (`dialsync migrate`), safe to run
+//!   from many workers at once;
+//! - [`PgRateBudget`]: one Genesys rate budget per org for all workers (a token bucket row
+//!   taken with one statement), plugged into the Genesys client as its shared budget.
+#![deny(missing_docs)]
+
+mod budget;
+mod connect;
+mod error;
+mod migrate;
+
+pub use budget::{BudgetUse, PgRateBudget, budget_use};
+pub use connect::{PgSettings, connect};
+pub use error::PgError;
+pub use migrate::{MIGRATIONS, Migration, MigrationReport, migrate};
+
+/// The connection pool every part of the store uses.
+pub type Pool = deadpool_postgres::Pool;
