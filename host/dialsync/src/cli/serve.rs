@@ -73,7 +73,13 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    // On a PostgreSQL store every org's rate budget is shared with the other workers.
+    if let Some(pool) = crate::pg_store::open(&config).await? {
+        let worker = crate::pg_store::worker_id();
+        crate::pg_store::share_budgets(&pool, &mut config, &worker).await?;
+        tracing::info!(%worker, "PostgreSQL store: rate budgets shared by every worker");
+    }
     let home = match args.home {
         Some(h) => h,
         None => Registry::default_home()?,
