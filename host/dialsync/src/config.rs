@@ -131,16 +131,8 @@ fn default_per_call() -> usize {
     1000
 }
 
-/// What a CRM delete does to the Genesys contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeleteMode {
-    /// Always a soft delete: the contact is made uncallable and stays in the list.
-    #[default]
-    Soft,
-    /// Really delete, but only when no running campaign uses the list; otherwise soft.
-    HardWhenIdle,
-}
+/// What a CRM delete does to the Genesys contact (defined by the sync engine).
+pub use dialsync_sync::DeleteMode;
 
 /// `[sources.NAME]`: one CRM feeding one contact list.
 #[derive(Debug, Clone, Deserialize)]

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink, JournalOptions,
-    ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError, SourceBinding, SourceRules,
-    contact_id,
+    Change, ChangeState, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink,
+    JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError,
+    SourceBinding, SourceRules, contact_id,
 };
 use dialsync_emulator::{
     EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
@@ -200,7 +200,7 @@ async fn outcome(engine: &Engine, id: &str, seq: i64) -> Option<String> {
         .changes
         .iter()
         .find(|c| c.seq == seq)
-        .and_then(|c| c.outcome.clone())
+        .and_then(|c| c.outcome.map(|o| o.as_str().to_string()))
 }
 
 async fn idle(engine: &Engine) {
@@ -608,7 +608,7 @@ async fn claims_of_a_round_whose_finish_failed_are_taken_over() {
         .expect("the claims are taken over after the lease")
         .unwrap();
     let status = engine.status("F", None).await.unwrap();
-    assert_eq!(status[0].changes[0].outcome.as_deref(), Some("applied"));
+    assert_eq!(status[0].changes[0].outcome, Some(Outcome::Applied));
     assert!(engine.dead_letters().await.unwrap().is_empty());
     emu.shutdown().await;
 }
@@ -670,7 +670,11 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         .with_journal(|j| Ok(j.status("H0", None)?[0].changes[0].state.clone()))
         .await
         .unwrap();
-    assert_eq!(claimed, "claimed", "serve's claims were not reset");
+    assert_eq!(
+        claimed,
+        ChangeState::Claimed,
+        "serve's claims were not reset"
+    );
     assert_eq!(contacts(&emu.state(), LIST2).len(), 1);
 
     // `serve`'s round fails and releases its claims; its next round applies them.

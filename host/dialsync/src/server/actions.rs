@@ -266,7 +266,7 @@ async fn accept_and_wait(
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            return Ok((outcome.clone(), message));
+            return Ok((outcome.as_str().to_string(), message));
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok((
@@ -350,6 +350,7 @@ async fn last_outcome(state: &AppState, src: &SourceState, external_id: &str) ->
         .await
         .ok()
         .and_then(|s| s.into_iter().find_map(|c| c.last_outcome))
+        .map(|o| o.as_str().to_string())
         .unwrap_or_default()
 }
 

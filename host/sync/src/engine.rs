@@ -109,15 +109,24 @@ impl Default for EngineOptions {
     }
 }
 
+/// The settings of an application's configuration the engine's options follow (the
+/// `dialsync` crate implements it for `dialsync.toml`).
+pub trait EngineConfig {
+    /// How long finished changes and webhook delivery ids are kept.
+    fn retention(&self) -> Duration;
+    /// The smallest per-call contact maximum of the configured orgs, if any org is set.
+    fn max_contacts_per_call(&self) -> Option<usize>;
+}
+
 impl EngineOptions {
-    /// Defaults, with batches no larger than the smallest `max_contacts_per_call` of the
-    /// config's orgs.
-    pub fn for_config(config: &crate::config::Config) -> EngineOptions {
+    /// Defaults, with the config's retention and batches no larger than the smallest
+    /// `max_contacts_per_call` of its orgs.
+    pub fn for_config(config: &impl EngineConfig) -> EngineOptions {
         let mut options = EngineOptions {
-            retention: Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600),
+            retention: config.retention(),
             ..EngineOptions::default()
         };
-        if let Some(per_call) = config.orgs.values().map(|o| o.max_contacts_per_call).min() {
+        if let Some(per_call) = config.max_contacts_per_call() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;
         }

@@ -27,7 +27,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 use thiserror::Error;
 
-use super::change::{Change, Compliance, Outcome, Row, is_do_not_call};
+use super::change::{Change, Compliance, Operation, Outcome, Row};
+use super::kinds::{ChangeState, Lane, operation_at};
 
 /// Ordered schema migrations; migration `i` brings the schema to `user_version = i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -255,13 +256,13 @@ pub struct ChangeRecord {
     /// Source name.
     pub source: String,
     /// Operation.
-    pub op: String,
+    pub op: Operation,
     /// Source updated-at (RFC 3339).
     pub source_updated_at: String,
-    /// pending | claimed | done.
-    pub state: String,
+    /// Where the change is.
+    pub state: ChangeState,
     /// Terminal outcome, once done.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Field errors or last error (JSON).
     pub error: Option<serde_json::Value>,
     /// Attempts so far.
@@ -288,7 +289,7 @@ pub struct ContactStatus {
     /// The contact is do-not-call (sticky until consent is restored in the source).
     pub do_not_call: bool,
     /// Outcome of the newest finished change.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<Outcome>,
     /// Every change for this key still in the journal, oldest first (finished changes
     /// older than the retention window are pruned; the fields above remain).
     pub changes: Vec<ChangeRecord>,
@@ -425,13 +426,12 @@ impl Journal {
             for change in changes {
                 let payload =
                     serde_json::to_string(change).expect("a change always serialises to JSON");
-                let priority = if is_do_not_call(change) { 0 } else { 1 };
                 insert.execute(params![
                     source,
                     list_id,
                     change.external_id,
                     change.operation.as_str(),
-                    priority,
+                    Lane::of(change),
                     micros(change.source_updated_at),
                     payload,
                     now_ms,
@@ -552,7 +552,7 @@ impl Journal {
                             "UPDATE changes SET state = 'done', outcome = ?2, error = ?3, finished_at = ?4,
                                 claim_owner = NULL, claim_expires_at = NULL
                              WHERE seq = ?1 AND claim_owner = ?5",
-                            params![seq, outcome.as_str(), error, now_ms, owner],
+                            params![seq, outcome, error, now_ms, owner],
                         )?;
                     }
                     let last = outcomes.iter().max_by_key(|(seq, ..)| *seq);
@@ -613,7 +613,7 @@ impl Journal {
                                 state.content_hash,
                                 row,
                                 state.removed,
-                                Outcome::Applied.as_str(),
+                                Outcome::Applied,
                                 state.seq,
                                 now_ms
                             ],
@@ -622,7 +622,7 @@ impl Journal {
                         tx.execute(
                             "UPDATE contacts SET last_outcome = ?3, last_seq = ?4, updated_at = ?5
                              WHERE list_id = ?1 AND external_id = ?2",
-                            params![list_id, external_id, outcome.as_str(), seq, now_ms],
+                            params![list_id, external_id, outcome, seq, now_ms],
                         )?;
                     }
                 }
@@ -661,7 +661,7 @@ impl Journal {
                              WHERE seq = ?1 AND claim_owner = ?7",
                             params![
                                 seq,
-                                Outcome::DeadLettered.as_str(),
+                                Outcome::DeadLettered,
                                 error,
                                 attempts,
                                 now_ms,
@@ -673,7 +673,7 @@ impl Journal {
                     tx.execute(
                         "UPDATE contacts SET last_outcome = ?3, updated_at = ?4
                          WHERE list_id = ?1 AND external_id = ?2",
-                        params![list_id, external_id, Outcome::DeadLettered.as_str(), now_ms],
+                        params![list_id, external_id, Outcome::DeadLettered, now_ms],
                     )?;
                 }
             }
@@ -803,7 +803,7 @@ impl Journal {
                             r.get::<_, Option<String>>(0)?,
                             r.get::<_, bool>(1)?,
                             r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<Outcome>>(3)?,
                             r.get::<_, Option<i64>>(4)?,
                             r.get::<_, bool>(5)?,
                         ))
@@ -828,7 +828,7 @@ impl Journal {
                     Ok(ChangeRecord {
                         seq: r.get(0)?,
                         source: r.get(1)?,
-                        op: r.get(2)?,
+                        op: operation_at(r, 2)?,
                         source_updated_at: from_micros(r.get(3)?).to_rfc3339(),
                         state: r.get(4)?,
                         outcome: r.get(5)?,
@@ -989,13 +989,10 @@ impl Journal {
         )?;
         let rows = stmt
             .query_map(params![run_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                Ok((r.get::<_, Outcome>(0)?, r.get::<_, i64>(1)? as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(o, n)| Outcome::parse(&o).map(|o| (o, n as u64)))
-            .collect())
+        Ok(rows)
     }
 
     /// Finished changes of a run with the given outcome: (seq, externalId, error JSON).
@@ -1009,7 +1006,7 @@ impl Journal {
              WHERE run_id = ?1 AND outcome = ?2 ORDER BY seq",
         )?;
         let rows = stmt
-            .query_map(params![run_id, outcome.as_str()], |r| {
+            .query_map(params![run_id, outcome], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1130,7 +1127,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::sync::Operation;
+    use crate::Operation;
 
     fn change(id: &str, op: Operation, secs: i64, name: &str) -> Change {
         Change {
@@ -1350,7 +1347,7 @@ mod tests {
         let k = j.claim_ready(7_000, 10, &lists()).unwrap().remove(0);
         assert_eq!(k.changes[0].attempts, 0);
         let status = j.status("A", Some("sn")).unwrap();
-        assert_eq!(status[0].changes[0].state, "claimed");
+        assert_eq!(status[0].changes[0].state, ChangeState::Claimed);
     }
 
     #[test]
@@ -1403,7 +1400,7 @@ mod tests {
         );
         assert!(status[0].changes.is_empty());
         assert!(status[0].seen_updated_at.is_some());
-        assert_eq!(status[0].last_outcome.as_deref(), Some("applied"));
+        assert_eq!(status[0].last_outcome, Some(Outcome::Applied));
         // The mark survives pruning: an older change is still stale.
         j.accept(
             "sn",
