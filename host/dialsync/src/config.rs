@@ -80,10 +80,18 @@ pub struct StoreConfig {
     /// (the per-contact state is kept).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// How long a process's claim on work stays valid without renewal; the claims of a
+    /// process that died are taken over after this.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
 }
 
 fn default_retention_days() -> u32 {
     7
+}
+
+fn default_lease_secs() -> u64 {
+    60
 }
 
 impl Default for StoreConfig {
@@ -91,6 +99,7 @@ impl Default for StoreConfig {
         StoreConfig {
             path: default_store_path(),
             retention_days: default_retention_days(),
+            lease_secs: default_lease_secs(),
         }
     }
 }

@@ -105,7 +105,40 @@ ALTER TABLE changes ADD COLUMN claim_owner TEXT;
 ALTER TABLE changes ADD COLUMN claim_expires_at INTEGER;          -- ms since the Unix epoch
 CREATE INDEX changes_by_claim ON changes(claim_owner) WHERE state = 'claimed';
 "#,
+    r#"
+-- Webhook delivery ids, written in the same transaction as the changes they carry (older
+-- versions created this table from the server, hence IF NOT EXISTS). `received_at` is
+-- RFC 3339 UTC, so it orders as text.
+CREATE TABLE IF NOT EXISTS server_webhook_deliveries (
+    source      TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+) WITHOUT ROWID;
+"#,
 ];
+
+/// Builds the response summary stored with a batch's delivery ids from the batch's seqs
+/// (called inside the transaction, once the seqs are known).
+pub type BatchSummary = Box<dyn FnOnce(&[i64]) -> String + Send>;
+
+/// One source's batch for [`Journal::accept_group`]: its changes and the delivery ids
+/// they carry, committed together.
+pub struct NewBatch {
+    /// Source name.
+    pub source: String,
+    /// The source's contact list.
+    pub list_id: String,
+    /// The changes, in order.
+    pub changes: Vec<Change>,
+    /// The import run they belong to.
+    pub run_id: Option<i64>,
+    /// Delivery ids (webhook dedup) to remember with the changes.
+    pub deliveries: Vec<String>,
+    /// The summary stored with the delivery ids (`{}` when `None`).
+    pub summary: Option<BatchSummary>,
+}
 
 /// A journal failure (the store itself, not a record).
 #[derive(Debug, Error)]
@@ -413,35 +446,111 @@ impl Journal {
         run_id: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<i64>, JournalError> {
+        let batch = NewBatch {
+            source: source.to_string(),
+            list_id: list_id.to_string(),
+            changes: changes.to_vec(),
+            run_id,
+            deliveries: Vec::new(),
+            summary: None,
+        };
+        Ok(self.accept_group(vec![batch], now_ms)?.remove(0))
+    }
+
+    /// Durably records several batches — changes and their delivery ids — in ONE
+    /// transaction (one fsync: group commit); returns each batch's seqs. Delivery ids
+    /// already recorded keep their first summary.
+    pub fn accept_group(
+        &mut self,
+        batches: Vec<NewBatch>,
+        now_ms: i64,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut seqs = Vec::with_capacity(changes.len());
+        let mut out = Vec::with_capacity(batches.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO changes (source, list_id, external_id, op, priority, source_updated_at,
                     payload, state, accepted_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for change in changes {
-                let payload =
-                    serde_json::to_string(change).expect("a change always serialises to JSON");
-                insert.execute(params![
-                    source,
-                    list_id,
-                    change.external_id,
-                    change.operation.as_str(),
-                    Lane::of(change),
-                    micros(change.source_updated_at),
-                    payload,
-                    now_ms,
-                    run_id
-                ])?;
-                seqs.push(tx.last_insert_rowid());
+            let mut delivered = tx.prepare_cached(
+                "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let received_at = rfc3339_ms(now_ms);
+            for batch in batches {
+                let mut seqs = Vec::with_capacity(batch.changes.len());
+                for change in &batch.changes {
+                    let payload =
+                        serde_json::to_string(change).expect("a change always serialises to JSON");
+                    insert.execute(params![
+                        batch.source,
+                        batch.list_id,
+                        change.external_id,
+                        change.operation.as_str(),
+                        Lane::of(change),
+                        micros(change.source_updated_at),
+                        payload,
+                        ChangeState::Pending,
+                        now_ms,
+                        batch.run_id
+                    ])?;
+                    seqs.push(tx.last_insert_rowid());
+                }
+                if !batch.deliveries.is_empty() {
+                    let summary = match batch.summary {
+                        Some(f) => f(&seqs),
+                        None => "{}".to_string(),
+                    };
+                    for id in &batch.deliveries {
+                        delivered.execute(params![batch.source, id, received_at, summary])?;
+                    }
+                }
+                out.push(seqs);
             }
         }
         tx.commit()?;
-        Ok(seqs)
+        Ok(out)
+    }
+
+    /// The stored summary of a delivery id of `source`, if it was delivered.
+    pub fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT summary FROM server_webhook_deliveries WHERE source = ?1 AND delivery_id = ?2",
+            )?
+            .query_row(params![source, id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Which of `ids` of `source` were already delivered.
+    pub fn known_deliveries(
+        &self,
+        source: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM server_webhook_deliveries WHERE source = ?1 AND delivery_id = ?2",
+        )?;
+        let mut known = Vec::new();
+        for id in ids {
+            if stmt.exists(params![source, id])? {
+                known.push(id.clone());
+            }
+        }
+        Ok(known)
+    }
+
+    /// How many delivery ids are stored for `source`.
+    pub fn delivery_count(&self, source: &str) -> Result<u64, JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM server_webhook_deliveries WHERE source = ?1",
+            params![source],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// Claims up to `max_keys` ready keys of the given contact lists (do-not-call first,
@@ -938,22 +1047,11 @@ impl Journal {
             "DELETE FROM dead_letters WHERE replayed_at IS NOT NULL AND replayed_at < ?1",
             params![before_ms],
         )?;
-        // The webhook ingress keeps its delivery ids in the same file (see
-        // `server::dedup`); `received_at` is RFC 3339 in UTC, so it orders as text.
-        let has_deliveries: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'server_webhook_deliveries')",
-            [],
-            |r| r.get(0),
+        // Delivery ids: `received_at` is RFC 3339 in UTC, so it orders as text.
+        tx.execute(
+            "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
+            params![rfc3339_ms(before_ms)],
         )?;
-        if has_deliveries {
-            let cutoff = DateTime::from_timestamp_millis(before_ms)
-                .unwrap_or_default()
-                .to_rfc3339();
-            tx.execute(
-                "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
-                params![cutoff],
-            )?;
-        }
         tx.commit()?;
         Ok(deleted as u64)
     }

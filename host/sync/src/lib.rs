@@ -24,9 +24,11 @@
 
 mod apply;
 mod change;
+mod committer;
 mod engine;
 mod genesys_sink;
 mod identity;
+mod ingest;
 mod journal;
 mod kinds;
 pub mod records;
@@ -36,14 +38,16 @@ mod validate;
 pub use apply::{DeleteMode, RetryRules, SourceRules};
 pub use change::{Change, EXTERNAL_ID_COLUMN, FieldError, Operation, Outcome, Phone, Row, Target};
 pub use change::{Compliance, NeedsBase, complete_phones, fold, is_do_not_call};
+pub use committer::CommitStats;
 pub use engine::{
     Accepted, Engine, EngineConfig, EngineError, EngineOptions, SourceBinding, Workers,
 };
 pub use genesys_sink::GenesysSink;
 pub use identity::contact_id;
+pub use ingest::{Inbound, Ingest, Ingested, Mapper, RecordResult, SummaryFn};
 pub use journal::{
-    ChangeRecord, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError,
-    JournalOptions, MIGRATIONS,
+    BatchSummary, ChangeRecord, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError,
+    JournalOptions, MIGRATIONS, NewBatch,
 };
 pub use kinds::{ChangeState, Lane, parse_operation};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};

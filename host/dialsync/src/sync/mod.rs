@@ -17,6 +17,10 @@ impl EngineConfig for Config {
         Duration::from_secs(u64::from(self.store.retention_days) * 24 * 3600)
     }
 
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.store.lease_secs.max(1))
+    }
+
     fn max_contacts_per_call(&self) -> Option<usize> {
         self.orgs.values().map(|o| o.max_contacts_per_call).min()
     }
