@@ -84,6 +84,14 @@ pub struct StoreConfig {
     /// process that died are taken over after this.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u64,
+    /// Concurrent webhook requests share one journal transaction (one fsync); `false`
+    /// commits each on its own.
+    #[serde(default = "default_group_commit")]
+    pub group_commit: bool,
+}
+
+fn default_group_commit() -> bool {
+    true
 }
 
 fn default_retention_days() -> u32 {
@@ -100,6 +108,7 @@ impl Default for StoreConfig {
             path: default_store_path(),
             retention_days: default_retention_days(),
             lease_secs: default_lease_secs(),
+            group_commit: default_group_commit(),
         }
     }
 }

@@ -124,6 +124,8 @@ pub trait EngineConfig {
     fn retention(&self) -> Duration;
     /// How long a claim stays valid without renewal.
     fn lease(&self) -> Duration;
+    /// Whether concurrent accepts share one transaction.
+    fn group_commit(&self) -> bool;
     /// The smallest per-call contact maximum of the configured orgs, if any org is set.
     fn max_contacts_per_call(&self) -> Option<usize>;
 }
@@ -137,6 +139,7 @@ impl EngineOptions {
             ..EngineOptions::default()
         };
         options.journal.lease = config.lease();
+        options.group_commit = config.group_commit();
         if let Some(per_call) = config.max_contacts_per_call() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;

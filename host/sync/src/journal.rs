@@ -1056,6 +1056,13 @@ impl Journal {
         Ok(deleted as u64)
     }
 
+    /// Copies the write-ahead log into the main file and truncates it (for size reports).
+    pub fn checkpoint(&mut self) -> Result<(), JournalError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Starts an import run and returns its id.
     pub fn start_run(
         &mut self,

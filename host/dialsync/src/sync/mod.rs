@@ -21,6 +21,10 @@ impl EngineConfig for Config {
         Duration::from_secs(self.store.lease_secs.max(1))
     }
 
+    fn group_commit(&self) -> bool {
+        self.store.group_commit
+    }
+
     fn max_contacts_per_call(&self) -> Option<usize> {
         self.orgs.values().map(|o| o.max_contacts_per_call).min()
     }
