@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, Engine, EngineOptions, GenesysSink, Operation, Phone, SourceBinding, SourceRules,
-    contact_id,
+    Change, ChangeState, Engine, EngineOptions, GenesysSink, Operation, Phone, SourceBinding,
+    SourceRules, contact_id,
 };
 use dialsync_emulator::{EmulatorConfig, FixtureContactList, Fixtures, PhoneColumn};
 use dialsync_genesys::{
@@ -318,8 +318,12 @@ async fn dnc_latency() {
             let done = status
                 .iter()
                 .flat_map(|s| s.changes.iter())
-                .find(|c| c.seq == seq && c.state == "done")
-                .map(|c| c.outcome.clone().unwrap_or_default());
+                .find(|c| c.seq == seq && c.state == ChangeState::Done)
+                .map(|c| {
+                    c.outcome
+                        .map(|o| o.as_str().to_string())
+                        .unwrap_or_default()
+                });
             match done.as_deref() {
                 Some("applied") => latencies.push(accepted.elapsed()),
                 Some(other) => *not_applied.entry(other.to_string()).or_default() += 1,

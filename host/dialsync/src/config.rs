@@ -84,6 +84,14 @@ pub struct StoreConfig {
     /// (the per-contact state is kept).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// How long a process's claim on work stays valid without renewal; the claims of a
+    /// process that died are taken over after this.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// Concurrent webhook requests share one journal transaction (one fsync); `false`
+    /// commits each on its own.
+    #[serde(default = "default_group_commit")]
+    pub group_commit: bool,
     /// `postgres://user@host:port/db`: the shared PostgreSQL store of several workers
     /// (see `crate::pg_store`); unset = the SQLite file at `path`.
     #[serde(default)]
@@ -93,8 +101,16 @@ pub struct StoreConfig {
     pub password_env: Option<String>,
 }
 
+fn default_group_commit() -> bool {
+    true
+}
+
 fn default_retention_days() -> u32 {
     7
+}
+
+fn default_lease_secs() -> u64 {
+    60
 }
 
 impl Default for StoreConfig {
@@ -104,6 +120,8 @@ impl Default for StoreConfig {
             retention_days: default_retention_days(),
             url: None,
             password_env: None,
+            lease_secs: default_lease_secs(),
+            group_commit: default_group_commit(),
         }
     }
 }
@@ -144,16 +162,8 @@ fn default_per_call() -> usize {
     1000
 }
 
-/// What a CRM delete does to the Genesys contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeleteMode {
-    /// Always a soft delete: the contact is made uncallable and stays in the list.
-    #[default]
-    Soft,
-    /// Really delete, but only when no running campaign uses the list; otherwise soft.
-    HardWhenIdle,
-}
+/// What a CRM delete does to the Genesys contact (defined by the sync engine).
+pub use dialsync_sync::DeleteMode;
 
 /// `[sources.NAME]`: one CRM feeding one contact list.
 #[derive(Debug, Clone, Deserialize)]

@@ -280,7 +280,13 @@ async fn replayed_delivery_ids_are_answered_as_duplicates() {
     assert_eq!(h.journal_count(), 2);
 
     // The dedup log survives a restart of the server state (it lives in the journal file).
-    assert_eq!(h.state.deliveries.count("salesforce").unwrap(), 1);
+    let ids = h
+        .state
+        .engine
+        .with_journal(|j| j.delivery_count("salesforce"))
+        .await
+        .unwrap();
+    assert_eq!(ids, 1);
     h.wait_idle().await;
     h.stop().await;
 }
@@ -480,5 +486,102 @@ async fn webhooks_from_all_three_crms_reach_the_contact_lists() {
             assert!(c.callable, "{c:?}");
         }
     }
+    h.stop().await;
+}
+
+/// Loads the hostile test guest on its own runtime with the given deadline and fuel.
+async fn hostile_slot(
+    deadline: std::time::Duration,
+    fuel_per_record: u64,
+) -> dialsync::server::state::PluginSlot {
+    let runtime = dialsync_plugin_host::Runtime::new(dialsync_plugin_host::Limits {
+        deadline,
+        fuel_per_record,
+        ..dialsync_plugin_host::Limits::default()
+    })
+    .unwrap();
+    dialsync::server::state::PluginSlot {
+        plugin: runtime
+            .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
+            .await
+            .unwrap(),
+        reference: "hostile".into(),
+        config: json!({}),
+    }
+}
+
+/// Posts a ServiceNow-envelope delivery with an `Idempotency-Key`; returns the status,
+/// the `Retry-After` header and the body.
+async fn post_keyed(h: &Harness, key: &str, body: &Value) -> (u16, Option<String>, Value) {
+    let resp = h
+        .http
+        .post(h.url("/v1/sources/servicenow/events"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {SN_TOKEN}"))
+        .header("idempotency-key", key)
+        .body(serde_json::to_vec(body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry_after, resp.json().await.unwrap())
+}
+
+/// A record the plugin fails on for a passing reason (its deadline) is never
+/// acknowledged: 503 with Retry-After, the delivery id is not remembered (the retry is
+/// mapped again, not answered `duplicate`), and the delivery's other records are
+/// durable. A permanent failure (out of fuel) is acknowledged and remembered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_plugin_failure_answers_503_and_is_not_remembered() {
+    let h = Harness::start().await;
+    let source = h.state.sources["servicenow"].clone();
+    source.swap_plugin(hostile_slot(std::time::Duration::from_millis(300), u64::MAX / 4).await);
+    let body = json!({"result": [{"mode": "ok", "id": "1"}, {"mode": "loop", "id": "2"}]});
+
+    let (s, retry_after, v) = post_keyed(&h, "delivery-transient-1", &body).await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(v["error"], "plugin-unavailable", "{v}");
+    assert_eq!(v["records"][0]["status"], "accepted", "{v}");
+    assert_eq!(v["records"][1]["status"], "failed", "{v}");
+    assert_eq!(v["records"][1]["transient"], true, "{v}");
+    assert!(
+        v["records"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("deadline"),
+        "{v}"
+    );
+    assert_eq!(h.journal_count(), 1, "the mapped record is durable");
+    let remembered = h
+        .state
+        .engine
+        .delivery("servicenow", "delivery-transient-1")
+        .await
+        .unwrap();
+    assert_eq!(remembered, None, "the delivery id is not remembered");
+
+    // The sender's retry is mapped again (not answered as a duplicate).
+    let (s, _, v) = post_keyed(&h, "delivery-transient-1", &body).await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(h.journal_count(), 2);
+
+    // A permanent failure (fuel) is acknowledged with the rest and remembered.
+    source.swap_plugin(hostile_slot(std::time::Duration::from_secs(10), 5_000_000).await);
+    let (s, retry_after, v) = post_keyed(&h, "delivery-transient-1", &body).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(retry_after, None);
+    assert_eq!(v["records"][1]["status"], "failed", "{v}");
+    assert_eq!(v["records"][1].get("transient"), None, "{v}");
+    assert_eq!(h.journal_count(), 3);
+    let (s, _, v) = post_keyed(&h, "delivery-transient-1", &body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["duplicate"], true, "{v}");
+    assert_eq!(h.journal_count(), 3, "nothing journalled again");
+    h.wait_idle().await;
     h.stop().await;
 }

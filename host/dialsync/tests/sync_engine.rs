@@ -578,7 +578,7 @@ async fn partial_changes_merge_into_the_contact_genesys_has() {
     assert_eq!(data["phone"], "+14155550177", "unchanged columns are kept");
     assert!(!got.contains_key(&contact_id(LIST, "Q")));
     let q = engine.status("Q", None).await.unwrap();
-    assert_eq!(q[0].changes[0].outcome.as_deref(), Some("rejected"));
+    assert_eq!(q[0].changes[0].outcome, Some(Outcome::Rejected));
     assert_eq!(
         q[0].changes[0].error.as_ref().unwrap()[0]["code"],
         "unknown_contact"

@@ -78,6 +78,8 @@ fn write_config(dir: &Path, emu: &RunningEmulator, per_call: usize) -> PathBuf {
             r#"
 [store]
 path = "journal.db"
+# A killed import's claims are taken over after this (short, so the test is quick).
+lease_secs = 2
 
 [orgs.acme]
 base_url = "{}"

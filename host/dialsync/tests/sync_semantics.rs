@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink, JournalOptions,
-    ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError, SourceBinding, SourceRules,
-    contact_id,
+    Change, ChangeState, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink,
+    JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError,
+    SourceBinding, SourceRules, contact_id,
 };
 use dialsync_emulator::{
     EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
@@ -200,7 +200,7 @@ async fn outcome(engine: &Engine, id: &str, seq: i64) -> Option<String> {
         .changes
         .iter()
         .find(|c| c.seq == seq)
-        .and_then(|c| c.outcome.clone())
+        .and_then(|c| c.outcome.map(|o| o.as_str().to_string()))
 }
 
 async fn idle(engine: &Engine) {
@@ -608,7 +608,7 @@ async fn claims_of_a_round_whose_finish_failed_are_taken_over() {
         .expect("the claims are taken over after the lease")
         .unwrap();
     let status = engine.status("F", None).await.unwrap();
-    assert_eq!(status[0].changes[0].outcome.as_deref(), Some("applied"));
+    assert_eq!(status[0].changes[0].outcome, Some(Outcome::Applied));
     assert!(engine.dead_letters().await.unwrap().is_empty());
     emu.shutdown().await;
 }
@@ -670,7 +670,11 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         .with_journal(|j| Ok(j.status("H0", None)?[0].changes[0].state.clone()))
         .await
         .unwrap();
-    assert_eq!(claimed, "claimed", "serve's claims were not reset");
+    assert_eq!(
+        claimed,
+        ChangeState::Claimed,
+        "serve's claims were not reset"
+    );
     assert_eq!(contacts(&emu.state(), LIST2).len(), 1);
 
     // `serve`'s round fails and releases its claims; its next round applies them.
@@ -685,5 +689,86 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         .collect();
     assert_eq!(counts.get(&Outcome::DeadLettered), None);
     assert_eq!(counts[&Outcome::Applied], 7);
+    emu.shutdown().await;
+}
+
+/// Accepts `n` one-change batches at once while the journal is held busy, so they queue;
+/// returns each batch's seq and the commit statistics.
+async fn accept_concurrently(engine: &Engine, n: usize) -> (Vec<i64>, dialsync::sync::CommitStats) {
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .with_journal(move |_| {
+                    let _ = held_tx.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+                .unwrap()
+        })
+    };
+    held_rx.await.unwrap();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let change = upsert(&format!("G{i}"), 1, "g", "+14155550170");
+                engine.accept("crm", vec![change]).await.unwrap()[0].seq
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    hold.await.unwrap();
+    (seqs, engine.commit_stats())
+}
+
+/// Group commit: concurrent accepts share one transaction, and each returns only once
+/// its own rows are durable (read back through a separate connection). With group
+/// commit off, each accept is a transaction of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_accepts_share_one_commit_and_are_durable_on_return() {
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu);
+    for group_commit in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(
+            &dir,
+            &client,
+            DeleteMode::Soft,
+            EngineOptions {
+                group_commit,
+                ..options(3)
+            },
+        );
+        let (seqs, stats) = accept_concurrently(&engine, 16).await;
+        assert_eq!(stats.batches, 16);
+        if group_commit {
+            assert!(
+                stats.transactions <= 2,
+                "16 queued accepts share their commits: {stats:?}"
+            );
+        } else {
+            assert_eq!(stats.transactions, 16, "{stats:?}");
+        }
+        let conn = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        for seq in &seqs {
+            let found: i64 = conn
+                .query_row("SELECT COUNT(*) FROM changes WHERE seq = ?1", [seq], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(found, 1, "seq {seq} durable once accept returned");
+        }
+        idle(&engine).await;
+    }
     emu.shutdown().await;
 }

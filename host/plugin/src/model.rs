@@ -120,6 +120,8 @@ pub enum FailureKind {
     /// The record was in a failed batch and the isolation budget ran out
     /// before it could be re-run alone.
     NotIsolated,
+    /// Every plugin instance slot was in use (too many concurrent calls).
+    PoolExhausted,
 }
 
 impl FailureKind {
@@ -134,7 +136,19 @@ impl FailureKind {
             FailureKind::WrongOutcomeCount => "wrong-outcome-count",
             FailureKind::InvalidOutput => "invalid-output",
             FailureKind::NotIsolated => "not-isolated",
+            FailureKind::PoolExhausted => "pool-exhausted",
         }
+    }
+
+    /// Whether the same record may well map on a later try: the call ran out of time,
+    /// found no free instance slot, or was never re-run alone. The record itself is not
+    /// known to be at fault, so a sender must be asked to retry rather than told it was
+    /// handled.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Deadline | FailureKind::PoolExhausted | FailureKind::NotIsolated
+        )
     }
 }
 

@@ -606,6 +606,15 @@ fn classify(store: &Store<CallState>, error: &wasmtime::Error, max_memory: usize
             message: format!("tried to grow memory past the {} MiB cap", max_memory >> 20),
         };
     }
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return CallFailure {
+            kind: FailureKind::PoolExhausted,
+            message: format!("{error}"),
+        };
+    }
     let trap = error.downcast_ref::<wasmtime::Trap>().copied();
     if state.deadline_hit || trap == Some(wasmtime::Trap::Interrupt) {
         return CallFailure {

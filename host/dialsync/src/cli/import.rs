@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dialsync_plugin_host::{Limits, RecordOutcome, Runtime};
+use dialsync_plugin_host::{GenesysPort, Limits, RecordOutcome, Runtime};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,7 +26,8 @@ use crate::plugin_registry::Registry;
 use crate::sync::records::{Format, Position, RecordsError, read_records};
 use crate::sync::{
     Change, Compliance, ComplianceAlert, ContactSink, Engine, EngineOptions, FieldError,
-    GenesysSink, Outcome, Target, bindings_from_config, fold, validate,
+    GenesysSink, Inbound, Ingest, Mapper, Outcome, RecordResult, Target, bindings_from_config,
+    fold, validate,
 };
 
 /// Arguments of `dialsync import`.
@@ -189,10 +190,14 @@ async fn import(args: Args) -> anyhow::Result<Report> {
         .cloned()
         .with_context(|| format!("orgs.{}", source.org))?;
     let sink = GenesysSink::new(client.clone());
-    let port = Arc::new(SourceGenesysPort::new(
+    let port: Arc<dyn GenesysPort> = Arc::new(SourceGenesysPort::new(
         client.clone(),
         [source.contact_list_id.clone()],
     ));
+    let mapper = Mapper {
+        plugin,
+        port: Some(port),
+    };
 
     // Dry run: the list's shape is read once (a GET); nothing is written anywhere.
     let shape = if args.dry_run {
@@ -258,47 +263,81 @@ async fn import(args: Args) -> anyhow::Result<Report> {
         }
         records_read += buffer.len() as u64;
         let values: Vec<Value> = buffer.iter().map(|(_, v)| v.clone()).collect();
-        let outcomes = plugin.map(&values, Some(port.clone())).await;
-        let mut changes: Vec<Change> = Vec::new();
-        for ((at, _), outcome) in buffer.iter().zip(outcomes) {
-            match outcome {
-                RecordOutcome::Change { changes: mapped } => {
-                    changes.extend(mapped.into_iter().map(Change::from))
-                }
-                RecordOutcome::Skip { .. } => skipped += 1,
-                RecordOutcome::Reject { errors } => rejected.push(RecordProblem {
-                    at: Some(at.to_string()),
-                    external_id: None,
-                    seq: None,
-                    reason: serde_json::to_value(errors)?,
-                }),
-                RecordOutcome::Failed(failure) => rejected.push(RecordProblem {
-                    at: Some(at.to_string()),
-                    external_id: None,
-                    seq: None,
-                    reason: Value::String(failure.to_string()),
-                }),
-            }
-        }
         match (&engine, &shape) {
+            // The engine's one ingest path: mapped, journalled durably with the run id.
             (Some(engine), _) => {
-                accepted += engine
-                    .accept_in_run(&args.source, changes, run_id)
-                    .await?
-                    .len() as u64;
+                let ingest = Ingest {
+                    records: values.into_iter().map(Inbound::new).collect(),
+                    run_id,
+                    ..Ingest::default()
+                };
+                let ingested = engine.ingest(&args.source, &mapper, ingest).await?;
+                for ((at, _), result) in buffer.iter().zip(ingested.results) {
+                    match result {
+                        RecordResult::Accepted { seqs, .. } => accepted += seqs.len() as u64,
+                        // No record ids in a file: nothing is a duplicate.
+                        RecordResult::Skipped { .. } | RecordResult::Duplicate { .. } => {
+                            skipped += 1
+                        }
+                        RecordResult::Rejected { errors } => rejected.push(RecordProblem {
+                            at: Some(at.to_string()),
+                            external_id: None,
+                            seq: None,
+                            reason: serde_json::to_value(errors)?,
+                        }),
+                        RecordResult::Failed { error, .. } => rejected.push(RecordProblem {
+                            at: Some(at.to_string()),
+                            external_id: None,
+                            seq: None,
+                            reason: Value::String(error),
+                        }),
+                    }
+                }
             }
+            // Dry run: map and validate against the list's columns; nothing is stored.
             (None, Some(shape)) => {
-                for change in changes {
-                    let mut compliance = Compliance::default();
-                    let errors = match fold(&change.external_id, None, &mut compliance, [&change]) {
-                        Ok(Target::Present(row)) => validate(&row, shape),
-                        // Removes and partial changes depend on what is already there.
-                        Ok(Target::Removed { .. }) | Err(_) => vec![],
+                let outcomes = mapper.plugin.map(&values, mapper.port.clone()).await;
+                for ((at, _), outcome) in buffer.iter().zip(outcomes) {
+                    let changes: Vec<Change> = match outcome {
+                        RecordOutcome::Change { changes: mapped } => {
+                            mapped.into_iter().map(Change::from).collect()
+                        }
+                        RecordOutcome::Skip { .. } => {
+                            skipped += 1;
+                            continue;
+                        }
+                        RecordOutcome::Reject { errors } => {
+                            rejected.push(RecordProblem {
+                                at: Some(at.to_string()),
+                                external_id: None,
+                                seq: None,
+                                reason: serde_json::to_value(errors)?,
+                            });
+                            continue;
+                        }
+                        RecordOutcome::Failed(failure) => {
+                            rejected.push(RecordProblem {
+                                at: Some(at.to_string()),
+                                external_id: None,
+                                seq: None,
+                                reason: Value::String(failure.to_string()),
+                            });
+                            continue;
+                        }
                     };
-                    if errors.is_empty() {
-                        would_apply += 1;
-                    } else {
-                        rejected.push(problem(None, &change.external_id, &errors)?);
+                    for change in changes {
+                        let mut compliance = Compliance::default();
+                        let errors =
+                            match fold(&change.external_id, None, &mut compliance, [&change]) {
+                                Ok(Target::Present(row)) => validate(&row, shape),
+                                // Removes and partial changes depend on what is already there.
+                                Ok(Target::Removed { .. }) | Err(_) => vec![],
+                            };
+                        if errors.is_empty() {
+                            would_apply += 1;
+                        } else {
+                            rejected.push(problem(None, &change.external_id, &errors)?);
+                        }
                     }
                 }
             }

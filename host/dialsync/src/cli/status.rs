@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::sync::Journal;
+use crate::sync::{ChangeState, Journal, Operation, Outcome};
 
 /// Arguments of `dialsync status`.
 #[derive(Debug, clap::Args)]
@@ -66,7 +66,7 @@ fn status(args: &Args) -> anyhow::Result<bool> {
         println!("contact id   {}", s.contact_id);
         println!(
             "state        {}{}",
-            s.last_outcome.as_deref().unwrap_or("pending"),
+            s.last_outcome.map_or("pending", Outcome::as_str),
             if s.removed {
                 " (deleted in the CRM)"
             } else {
@@ -83,7 +83,7 @@ fn status(args: &Args) -> anyhow::Result<bool> {
             println!("do-not-call  yes (sticky until the source restores consent)");
         }
         for c in &s.changes {
-            if c.op == "do-not-call" && c.state != "done" && c.attempts > 0 {
+            if c.op == Operation::DoNotCall && c.state != ChangeState::Done && c.attempts > 0 {
                 println!(
                     "ALERT        do-not-call change {} not yet applied after {} attempt(s); still retrying",
                     c.seq, c.attempts
@@ -104,10 +104,10 @@ fn status(args: &Args) -> anyhow::Result<bool> {
             println!(
                 "{:>8}  {:<12} {:<26} {:<8} {:<14} {:>8}  {}",
                 c.seq,
-                c.op,
+                c.op.as_str(),
                 c.source_updated_at,
-                c.state,
-                c.outcome.as_deref().unwrap_or("-"),
+                c.state.as_str(),
+                c.outcome.map_or("-", Outcome::as_str),
                 c.attempts,
                 c.error.as_ref().map(|e| e.to_string()).unwrap_or_default()
             );

@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use dialsync_emulator::EmulatorError;
 use dialsync_genesys::{Endpoint, GenesysClient, GenesysError, OrgSettings, RetryPolicy, Secret};
-use dialsync_plugin_host::{Limits, LoadedPlugin, PluginError, RecordOutcome, Runtime};
+use dialsync_plugin_host::{Limits, LoadedPlugin, PluginError, Runtime};
 use serde_json::{Value, json};
 
 use crate::config::DeleteMode;
 use crate::sync::{
-    Change, Engine, EngineError, EngineOptions, FieldError, GenesysSink, Operation, Outcome,
-    RetryRules, SourceBinding, SourceRules,
+    Engine, EngineError, EngineOptions, FieldError, GenesysSink, Inbound, Ingest, Mapper,
+    Operation, Outcome, RecordResult, RetryRules, SourceBinding, SourceRules,
 };
 
 pub use org::Faults;
@@ -396,67 +396,64 @@ async fn deliver_page(engine: &Engine, run: &mut SourceRun, page: usize) -> Resu
     let Some((_, first, records)) = run.file.pages().nth(page - 1) else {
         return Ok(());
     };
-    let records = records.to_vec();
-    let outcomes = run.plugin.map(&records, None).await;
-    let mut changes = Vec::new();
-    let mut origins = Vec::new();
-    for (i, outcome) in outcomes.into_iter().enumerate() {
+    let ingest = Ingest {
+        records: records.iter().cloned().map(Inbound::new).collect(),
+        run_id: Some(run.run_id),
+        ..Ingest::default()
+    };
+    let mapper = Mapper {
+        plugin: run.plugin.clone(),
+        port: None,
+    };
+    let ingested = engine.ingest(run.file.source, &mapper, ingest).await?;
+    for (i, result) in ingested.results.into_iter().enumerate() {
         let record = first + i;
-        match outcome {
-            RecordOutcome::Change { changes: mapped } => {
-                for c in mapped {
-                    let change = Change::from(c);
-                    origins.push(Origin {
-                        external_id: change.external_id.clone(),
-                        record,
-                        page,
-                        operation: change.operation,
-                        updated_at: change.source_updated_at,
-                    });
-                    changes.push(change);
-                }
+        let example = |outcome: Outcome, field: Option<String>, reason: String| Example {
+            outcome: outcome.as_str().to_string(),
+            record,
+            page,
+            external_id: None,
+            field,
+            reason,
+        };
+        match result {
+            RecordResult::Accepted { .. } | RecordResult::Duplicate { .. } => {}
+            RecordResult::Skipped { reason } => {
+                run.plugin_outcomes
+                    .push(example(Outcome::Skipped, None, reason))
             }
-            RecordOutcome::Skip { reason } => run.plugin_outcomes.push(Example {
-                outcome: Outcome::Skipped.as_str().to_string(),
-                record,
-                page,
-                external_id: None,
-                field: None,
-                reason,
-            }),
-            RecordOutcome::Reject { errors } => run.plugin_outcomes.push(Example {
-                outcome: Outcome::Rejected.as_str().to_string(),
-                record,
-                page,
-                external_id: None,
-                field: Some(
+            RecordResult::Rejected { errors } => run.plugin_outcomes.push(example(
+                Outcome::Rejected,
+                Some(
                     errors
                         .iter()
                         .map(|e| e.field.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
                 ),
-                reason: errors
+                errors
                     .iter()
                     .map(|e| without_field_prefix(&e.field, &e.message))
                     .collect::<Vec<_>>()
                     .join("; "),
-            }),
-            RecordOutcome::Failed(failure) => run.plugin_outcomes.push(Example {
-                outcome: Outcome::Rejected.as_str().to_string(),
-                record,
-                page,
-                external_id: None,
-                field: None,
-                reason: failure.to_string(),
-            }),
+            )),
+            RecordResult::Failed { error, .. } => {
+                run.plugin_outcomes
+                    .push(example(Outcome::Rejected, None, error))
+            }
         }
     }
-    let accepted = engine
-        .accept_in_run(run.file.source, changes, Some(run.run_id))
-        .await?;
-    for (a, origin) in accepted.into_iter().zip(origins) {
-        run.origins.insert(a.seq, origin);
+    for c in ingested.changes {
+        run.origins.insert(
+            c.seq,
+            Origin {
+                external_id: c.external_id,
+                record: first + c.record,
+                page,
+                operation: c.operation,
+                updated_at: c.source_updated_at,
+            },
+        );
     }
     Ok(())
 }

@@ -1,13 +1,13 @@
-//! The one way records read from a CRM (pull sweeps, thin-webhook completion) enter
-//! dialsync: mapped by the source's plugin and accepted into the journal in one durable
-//! transaction. Every pull path calls [`ingest`], so switching the ingest path (e.g. to
-//! a single engine entry point) is a change here only.
+//! The one way records read from a CRM (pull sweeps, subscriptions) enter dialsync:
+//! through the engine's single ingest path (`Engine::ingest`: mapped by the source's
+//! plugin, journalled in one durable transaction). Every pull path calls [`ingest`].
 
 use serde_json::Value;
 
 use crate::server::AppState;
-use crate::server::mapping::{RecordResult, map_records};
+use crate::server::mapping::{self, RecordResult};
 use crate::server::state::SourceState;
+use crate::sync::{Inbound, Ingest};
 
 use super::http::CrmError;
 
@@ -35,7 +35,10 @@ impl std::ops::AddAssign for IngestCounts {
 
 /// Maps `records` with `source`'s plugin and journals the changes durably; returns when
 /// they are durable (or with [`CrmError::Journal`], nothing stored). Rejected and failed
-/// records are logged naming the record's position in the batch and the reasons.
+/// records are logged naming the record's position in the batch and the reasons. A
+/// record the plugin failed on for a passing reason (deadline, no free instance) fails
+/// the batch with [`CrmError::Journal`] after the others are durable, so the caller does
+/// not move its position past it and reads it again.
 pub async fn ingest(
     state: &AppState,
     source: &SourceState,
@@ -45,17 +48,26 @@ pub async fn ingest(
         return Ok(IngestCounts::default());
     }
     let slot = source.plugin();
-    let mut mapped = map_records(&source.name, &slot, source.port.clone(), records).await;
-    let changes = std::mem::take(&mut mapped.changes);
-    if !changes.is_empty() {
-        state
-            .engine
-            .accept(&source.name, changes)
-            .await
-            .map_err(|e| CrmError::Journal(e.to_string()))?;
+    let ingest = Ingest {
+        records: records.iter().cloned().map(Inbound::new).collect(),
+        ..Ingest::default()
+    };
+    let ingested = mapping::ingest(state, source, &slot, ingest)
+        .await
+        .map_err(|e| CrmError::Journal(e.to_string()))?;
+    if let Some((i, RecordResult::Failed { error, .. })) = ingested
+        .results
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.is_transient())
+    {
+        return Err(CrmError::Journal(format!(
+            "record {i} (id {}): {error}; the position was not moved, it is read again",
+            record_id(&records[i])
+        )));
     }
     let mut counts = IngestCounts::default();
-    for (i, r) in mapped.results.iter().enumerate() {
+    for (i, r) in ingested.results.iter().enumerate() {
         match r {
             RecordResult::Accepted { .. } => counts.accepted += 1,
             RecordResult::Skipped { .. } | RecordResult::Duplicate { .. } => counts.skipped += 1,
@@ -63,7 +75,7 @@ pub async fn ingest(
                 counts.rejected += 1;
                 tracing::warn!(source = %source.name, record = i, id = %record_id(&records[i]), errors = ?errors, "pulled record rejected");
             }
-            RecordResult::Failed { error } => {
+            RecordResult::Failed { error, .. } => {
                 counts.failed += 1;
                 tracing::warn!(source = %source.name, record = i, id = %record_id(&records[i]), error = %error, "plugin failed on a pulled record");
             }

@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, StatusCode};
 use dialsync_genesys::model::ContactListingRequest;
 use serde_json::{Value, json};
 
-use crate::sync::{Change, EXTERNAL_ID_COLUMN, Operation, contact_id};
+use crate::sync::{Accepted, Change, EXTERNAL_ID_COLUMN, Inbound, Ingest, Operation, contact_id};
 
 use super::contracts::{self, Contract};
 use super::error::ApiError;
-use super::mapping::{RecordResult, map_records};
+use super::mapping::{self, RecordResult};
 use super::signatures;
 use super::state::{AppState, SourceState};
 
@@ -181,16 +181,19 @@ async fn sync_record(state: &Arc<AppState>, input: &Value) -> Result<Value, ApiE
         )
     })?;
     let slot = src.plugin();
-    let mut mapped = map_records(
-        &src.name,
+    let ingested = mapping::ingest(
+        state,
+        src,
         &slot,
-        src.port.clone(),
-        std::slice::from_ref(&record),
+        Ingest {
+            records: vec![Inbound::new(record)],
+            ..Ingest::default()
+        },
     )
-    .await;
-    let result = mapped.results.pop();
-    let external_id = match result {
-        Some(RecordResult::Accepted { external_ids, .. }) => external_ids.into_iter().next(),
+    .await
+    .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
+    let (external_ids, seqs) = match ingested.results.into_iter().next() {
+        Some(RecordResult::Accepted { external_ids, seqs }) => (external_ids, seqs),
         Some(RecordResult::Skipped { reason }) => {
             return Ok(json!({
                 "outcome": "skipped", "externalId": "", "contactId": "",
@@ -205,27 +208,39 @@ async fn sync_record(state: &Arc<AppState>, input: &Value) -> Result<Value, ApiE
                 format!("/recordJson: {}", list.join("; ")),
             ));
         }
-        Some(RecordResult::Failed { error }) => {
+        // A passing failure (deadline, no free plugin instance): nothing was stored;
+        // 503 tells the caller to try again.
+        Some(RecordResult::Failed {
+            error,
+            transient: true,
+        }) => return Err(ApiError::unavailable("plugin-busy", error)),
+        Some(RecordResult::Failed { error, .. }) => {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "plugin-failed",
                 error,
             ));
         }
-        Some(RecordResult::Duplicate { .. }) | None => None,
-    }
-    .ok_or_else(|| {
-        ApiError::new(
+        Some(RecordResult::Duplicate { .. }) | None => (Vec::new(), Vec::new()),
+    };
+    let (Some(external_id), Some(&seq), Some(last_id)) =
+        (external_ids.first(), seqs.last(), external_ids.last())
+    else {
+        return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "plugin-failed",
             "the plugin returned no change",
-        )
-    })?;
-    let outcome = accept_and_wait(state, src, mapped.changes).await?;
+        ));
+    };
+    let last = Accepted {
+        seq,
+        external_id: last_id.clone(),
+    };
+    let outcome = wait_for_outcome(state, src, &last).await?;
     Ok(json!({
         "outcome": outcome.0,
         "externalId": external_id,
-        "contactId": contact_id(&src.list_id, &external_id),
+        "contactId": contact_id(&src.list_id, external_id),
         "contactListId": src.list_id,
         "message": outcome.1,
     }))
@@ -247,6 +262,17 @@ async fn accept_and_wait(
     let Some(last) = accepted.last() else {
         return Ok(("skipped".into(), "nothing to sync".into()));
     };
+    wait_for_outcome(state, src, last).await
+}
+
+/// Waits (bounded by `sync_wait_secs`) until the durable change `last` has its outcome:
+/// `(outcome, message)`, or `("pending", ...)` when it is still queued (it will still be
+/// applied).
+async fn wait_for_outcome(
+    state: &Arc<AppState>,
+    src: &SourceState,
+    last: &Accepted,
+) -> Result<(String, String), ApiError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(state.settings.sync_wait_secs);
     loop {
         let statuses = state
@@ -266,7 +292,7 @@ async fn accept_and_wait(
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            return Ok((outcome.clone(), message));
+            return Ok((outcome.as_str().to_string(), message));
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok((
@@ -350,6 +376,7 @@ async fn last_outcome(state: &AppState, src: &SourceState, external_id: &str) ->
         .await
         .ok()
         .and_then(|s| s.into_iter().find_map(|c| c.last_outcome))
+        .map(|o| o.as_str().to_string())
         .unwrap_or_default()
 }
 

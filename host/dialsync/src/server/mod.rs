@@ -11,7 +11,6 @@
 pub mod actions;
 pub mod admin;
 pub mod contracts;
-pub mod dedup;
 pub mod envelopes;
 pub mod error;
 pub mod export;

@@ -1,5 +1,5 @@
-//! What every handler shares: the sync engine (journal), the plugin runtime and one
-//! hot-swappable plugin per source, webhook verifiers, the delivery dedup log, the
+//! What every handler shares: the sync engine (journal, with the webhook delivery ids),
+//! the plugin runtime and one hot-swappable plugin per source, webhook verifiers, the
 //! Genesys clients per org and the server settings.
 //!
 //! Hot swap: each source holds its plugin behind a lock that is only ever held to clone
@@ -22,7 +22,6 @@ use crate::config::Config;
 use crate::plugin_registry::Registry;
 use crate::sync::{Engine, EngineOptions, bindings_from_config};
 
-use super::dedup::DeliveryLog;
 use super::settings::{ServerSettings, auth_from_config};
 use super::signatures::{WebhookAuth, WebhookSecret};
 
@@ -91,8 +90,6 @@ pub struct AppState {
     pub sources: BTreeMap<String, Arc<SourceState>>,
     /// Genesys clients by org name.
     pub clients: HashMap<String, GenesysClient>,
-    /// Webhook delivery dedup.
-    pub deliveries: DeliveryLog,
     /// `[server]`.
     pub settings: ServerSettings,
     /// Data-action endpoint auth (`None`: endpoints off).
@@ -118,8 +115,6 @@ impl AppState {
             EngineOptions::for_config(config),
         )
         .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
-        let deliveries = DeliveryLog::open(&config.store.path)
-            .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
         let runtime = Runtime::new(Limits::default())
             .map_err(|e| StartError(format!("plugin runtime: {e}")))?;
         let mut sources = BTreeMap::new();
@@ -167,7 +162,6 @@ impl AppState {
             registry,
             sources,
             clients,
-            deliveries,
             settings,
             actions_auth,
             admin_token,

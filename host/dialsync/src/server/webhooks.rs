@@ -25,9 +25,10 @@ use serde_json::{Value, json};
 
 use super::envelopes::{self, BodyKind, OUTBOUND_ACK};
 use super::error::ApiError;
-use super::mapping::{RecordResult, map_records};
+use super::mapping::{self, RecordResult};
 use super::signatures::{self, RequestMeta, WebhookAuth};
 use super::state::AppState;
+use crate::sync::{Inbound, Ingest, SummaryFn};
 
 /// Handles one webhook delivery (`POST /v1/sources/{source}/events[?token=...]`).
 pub async fn ingest(
@@ -84,12 +85,7 @@ async fn handle(
             metrics::counter!("dialsync_webhook_deliveries_total",
                 "source" => source_label(state, source_name), "result" => err.code)
             .increment(1);
-            let outbound_source = state
-                .sources
-                .get(source_name)
-                .and_then(|s| s.auth.as_ref())
-                .is_some_and(|a| matches!(a, WebhookAuth::SalesforceOutbound(_)));
-            if outbound_source {
+            if is_outbound_source(state, source_name) {
                 // Everything a Salesforce Outbound Message endpoint answers is SOAP;
                 // Salesforce keeps (and retries) a message answered with a fault.
                 let code = if err.status.is_server_error() {
@@ -178,7 +174,7 @@ async fn ingest_inner(
     // A whole-delivery id: answer a replay from the log; hold concurrent retries off.
     let _inflight = match &verified.delivery_id {
         Some(id) => {
-            if let Some(summary) = lookup(state, source_name, id).map_err(json_err)? {
+            if let Some(summary) = lookup(state, source_name, id).await.map_err(json_err)? {
                 return Ok(duplicate(source_name, id, summary));
             }
             let guard = state.begin_delivery(source_name, id).ok_or_else(|| {
@@ -189,7 +185,7 @@ async fn ingest_inner(
                 ))
             })?;
             // It may have completed between the lookup and the mark.
-            if let Some(summary) = lookup(state, source_name, id).map_err(json_err)? {
+            if let Some(summary) = lookup(state, source_name, id).await.map_err(json_err)? {
                 return Ok(duplicate(source_name, id, summary));
             }
             Some(guard)
@@ -213,11 +209,14 @@ async fn ingest_inner(
     // delivered, and hold each remaining one against concurrent redelivery.
     let mut results: Vec<Option<RecordResult>> = vec![None; unwrapped.records.len()];
     let mut to_map = Vec::new();
+    let mut to_map_ids = Vec::new();
     let mut to_map_index = Vec::new();
     let mut record_guards = Vec::new();
     for (i, record) in unwrapped.records.iter().enumerate() {
         if let Some(id) = &record.delivery_id {
-            let seen = lookup(state, source_name, id).map_err(|e| (kind, e))?;
+            let seen = lookup(state, source_name, id)
+                .await
+                .map_err(|e| (kind, e))?;
             let guard = state.begin_delivery(source_name, id);
             if seen.is_some() || guard.is_none() {
                 results[i] = Some(RecordResult::Duplicate {
@@ -228,6 +227,7 @@ async fn ingest_inner(
             record_guards.extend(guard);
         }
         to_map.push(record.value.clone());
+        to_map_ids.push(record.delivery_id.clone());
         to_map_index.push(i);
     }
 
@@ -246,35 +246,53 @@ async fn ingest_inner(
         })?;
     }
     let slot = source.plugin();
-    let mut mapped = map_records(source_name, &slot, source.port.clone(), &to_map).await;
-    let accepted = if mapped.changes.is_empty() {
-        Vec::new()
-    } else {
-        let changes = std::mem::take(&mut mapped.changes);
-        state
-            .engine
-            .accept(source_name, changes)
-            .await
-            .map_err(|e| {
-                tracing::error!(source = source_name, error = %e, "journal refused a webhook batch");
-                (
-                    kind,
-                    ApiError::unavailable(
-                        "journal-unavailable",
-                        format!("the journal could not store the records: {e}; nothing was acknowledged, retry"),
-                    ),
-                )
-            })?
+    let plugin_id = slot.plugin.info().id();
+    // The summary a retry of this delivery is answered with is built inside the journal
+    // transaction that records the delivery ids, from the final results.
+    let summary: SummaryFn = {
+        let (prefilled, index) = (results.clone(), to_map_index.clone());
+        let (source, delivery_id, plugin_id) = (
+            source_name.to_owned(),
+            verified.delivery_id.clone(),
+            plugin_id.clone(),
+        );
+        Box::new(move |mapped: &[RecordResult]| {
+            let all = merge(prefilled, &index, mapped.to_vec());
+            summarize(&source, delivery_id.as_deref(), &plugin_id, &all).to_string()
+        })
     };
-    for (accepted, &record) in accepted.iter().zip(&mapped.origin) {
-        if let RecordResult::Accepted { seqs, .. } = &mut mapped.results[record] {
-            seqs.push(accepted.seq);
-        }
-    }
-    for (result, i) in mapped.results.into_iter().zip(to_map_index) {
-        results[i] = Some(result);
-    }
-    let results: Vec<RecordResult> = results.into_iter().flatten().collect();
+    let inbound = to_map
+        .into_iter()
+        .zip(to_map_ids)
+        .map(|(value, delivery_id)| Inbound { value, delivery_id })
+        .collect();
+    let ingested = mapping::ingest(
+        state,
+        source,
+        &slot,
+        Ingest {
+            records: inbound,
+            delivery_id: verified.delivery_id.clone(),
+            run_id: None,
+            summary: Some(summary),
+        },
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(source = source_name, error = %e, "journal refused a webhook batch");
+        (
+            kind,
+            ApiError::unavailable(
+                "journal-unavailable",
+                format!(
+                    "the journal could not store the records: {e}; nothing was acknowledged, retry"
+                ),
+            ),
+        )
+    })?;
+    let transient = ingested.has_transient_failures();
+    let results = merge(results, &to_map_index, ingested.results);
+    drop(record_guards);
 
     let mut counts = [0usize; 5];
     for r in &results {
@@ -285,7 +303,7 @@ async fn ingest_inner(
                 tracing::warn!(source = source_name, errors = ?errors, "webhook record rejected");
                 (2, "rejected")
             }
-            RecordResult::Failed { error } => {
+            RecordResult::Failed { error, .. } => {
                 tracing::warn!(source = source_name, error = %error, "plugin failed on a webhook record");
                 (3, "failed")
             }
@@ -296,58 +314,42 @@ async fn ingest_inner(
             "source" => source_name.to_owned(), "result" => label)
         .increment(1);
     }
-    let [n_accepted, n_skipped, n_rejected, n_failed, n_duplicate] = counts;
-    let summary = json!({
-        "source": source_name,
-        "deliveryId": verified.delivery_id,
-        "plugin": slot.plugin.info().id(),
-        "accepted": n_accepted,
-        "skipped": n_skipped,
-        "rejected": n_rejected,
-        "failed": n_failed,
-        "duplicate": n_duplicate,
-        "records": results.iter().enumerate().map(|(i, r)| {
-            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut v {
-                m.insert("index".into(), json!(i));
-            }
-            v
-        }).collect::<Vec<_>>(),
-    });
+    let [n_accepted, n_rejected, n_failed, n_duplicate] =
+        [counts[0], counts[2], counts[3], counts[4]];
+    let summary = summarize(
+        source_name,
+        verified.delivery_id.as_deref(),
+        &plugin_id,
+        &results,
+    );
 
-    // Durable: remember the delivery ids (whole delivery and per notification).
-    let summary_text = summary.to_string();
-    let mut ids: Vec<&str> = unwrapped
-        .records
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| !matches!(r, RecordResult::Duplicate { .. }))
-        .filter_map(|(rec, _)| rec.delivery_id.as_deref())
-        .collect();
-    if let Some(id) = verified.delivery_id.as_deref() {
-        ids.push(id);
-    }
-    if !ids.is_empty() {
-        let log = state.deliveries.clone();
-        let source_owned = source_name.to_owned();
-        let ids_owned: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-        let recorded = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = ids_owned.iter().map(String::as_str).collect();
-            log.record(&source_owned, &refs, &summary_text)
-        })
-        .await;
-        let failed = match recorded {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(e) = failed {
-            // The records are durable; a lost dedup entry only means a retry is
-            // journalled again, which the engine's idempotent upserts absorb.
-            tracing::warn!(source = source_name, error = %e, "could not record webhook delivery ids");
+    if transient {
+        // A record the plugin could not map for a passing reason (deadline, no free
+        // instance): its id was not remembered, so the sender must send it again.
+        metrics::counter!("dialsync_webhook_deliveries_total",
+            "source" => source_name.to_owned(), "result" => "retry")
+        .increment(1);
+        let message = "the plugin could not map every record right now (see records); \
+                       nothing unmapped was acknowledged, retry";
+        let retry_after = [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())];
+        if kind == BodyKind::SalesforceOutbound || is_outbound_source(state, source_name) {
+            let fault = envelopes::outbound_fault_with("soapenv:Server", message);
+            let mut response = soap(StatusCode::SERVICE_UNAVAILABLE, fault);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+            return Ok(response);
         }
+        let mut body = summary;
+        body["error"] = json!("plugin-unavailable");
+        body["message"] = json!(message);
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after,
+            axum::Json(body),
+        )
+            .into_response());
     }
-    drop(record_guards);
 
     let result_label = if n_accepted > 0 {
         "accepted"
@@ -375,8 +377,67 @@ async fn ingest_inner(
     Ok((status, axum::Json(summary)).into_response())
 }
 
-fn lookup(state: &AppState, source: &str, id: &str) -> Result<Option<String>, ApiError> {
-    state.deliveries.lookup(source, id).map_err(|e| {
+/// Seconds a sender is asked to wait before retrying a delivery answered 503.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// Whether a source's webhooks are Salesforce Outbound Messages (every answer is SOAP).
+fn is_outbound_source(state: &AppState, source_name: &str) -> bool {
+    state
+        .sources
+        .get(source_name)
+        .and_then(|s| s.auth.as_ref())
+        .is_some_and(|a| matches!(a, WebhookAuth::SalesforceOutbound(_)))
+}
+
+/// Puts the mapped records' results (in `index` order) into the delivery's results.
+fn merge(
+    mut results: Vec<Option<RecordResult>>,
+    index: &[usize],
+    mapped: Vec<RecordResult>,
+) -> Vec<RecordResult> {
+    for (result, &i) in mapped.into_iter().zip(index) {
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| RecordResult::Failed {
+                error: "no result for this record".into(),
+                transient: true,
+            })
+        })
+        .collect()
+}
+
+/// The per-delivery answer: counts and each record's result with its index.
+fn summarize(
+    source: &str,
+    delivery_id: Option<&str>,
+    plugin_id: &str,
+    results: &[RecordResult],
+) -> Value {
+    let count = |f: fn(&RecordResult) -> bool| results.iter().filter(|r| f(r)).count();
+    json!({
+        "source": source,
+        "deliveryId": delivery_id,
+        "plugin": plugin_id,
+        "accepted": count(|r| matches!(r, RecordResult::Accepted { .. })),
+        "skipped": count(|r| matches!(r, RecordResult::Skipped { .. })),
+        "rejected": count(|r| matches!(r, RecordResult::Rejected { .. })),
+        "failed": count(|r| matches!(r, RecordResult::Failed { .. })),
+        "duplicate": count(|r| matches!(r, RecordResult::Duplicate { .. })),
+        "records": results.iter().enumerate().map(|(i, r)| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("index".into(), json!(i));
+            }
+            v
+        }).collect::<Vec<_>>(),
+    })
+}
+
+async fn lookup(state: &AppState, source: &str, id: &str) -> Result<Option<String>, ApiError> {
+    state.engine.delivery(source, id).await.map_err(|e| {
         ApiError::unavailable(
             "dedup-unavailable",
             format!("could not check delivery {id:?}: {e}"),

@@ -1,46 +1,64 @@
-//! The sync engine: durable journal, coalescing, idempotent batched upserts, conflicts,
-//! per-record outcomes, dead letters and replay.
-//!
-//! Data flows one way: mapped [`Change`]s → [`Engine::accept`] (one SQLite transaction,
-//! durable when it returns) → workers claim every pending change of a key (contact list,
-//! externalId) at once, so there is at most one write in flight per contact → the key's
-//! changes are coalesced (stale ones end `stale`, earlier ones are folded into the newest
-//! and end `superseded`, partial changes merge into the last known full row) → each row is
-//! validated against the list's columns → rows are upserted by a contact id derived from
-//! the externalId, in batches of up to the per-call maximum, do-not-call work first → every
-//! change ends in exactly one [`Outcome`].
-//!
-//! Library use (what `dialsync import`, `serve` and `demo` build on):
-//! ```ignore
-//! let engine = Engine::open(&db_path, bindings, EngineOptions::default())?;
-//! let accepted = engine.accept("servicenow", changes).await?;   // durable on return
-//! engine.run_until_idle().await?;                               // or engine.spawn_workers()
-//! let status = engine.status("SN_abc", Some("servicenow")).await?;
-//! let letters = engine.dead_letters().await?;
-//! engine.replay(Some(vec![letters[0].id])).await?;
-//! ```
-//! [`bindings_from_config`] builds the source bindings (one shared Genesys client per org)
-//! from `dialsync.toml`.
+//! The sync engine (crate `dialsync-sync`), re-exported under its historical path, plus
+//! what ties it to `dialsync.toml`: [`bindings_from_config`] builds the source bindings
+//! (one shared Genesys client per org), and `EngineOptions::for_config(&config)` follows
+//! the config's retention and per-call maximum.
 
-mod apply;
-mod change;
-mod engine;
-mod genesys_sink;
-mod identity;
-mod journal;
-pub mod records;
-mod sink;
-mod validate;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-pub use apply::{RetryRules, SourceRules};
-pub use change::{Change, EXTERNAL_ID_COLUMN, FieldError, Operation, Outcome, Phone, Row, Target};
-pub use change::{Compliance, NeedsBase, complete_phones, fold, is_do_not_call};
-pub use engine::{Accepted, Engine, EngineError, EngineOptions, SourceBinding, Workers};
-pub use genesys_sink::{GenesysSink, bindings_from_config};
-pub use identity::contact_id;
-pub use journal::{
-    ChangeRecord, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError,
-    JournalOptions, MIGRATIONS,
-};
-pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
-pub use validate::{MAX_CELL_CHARS, validate};
+use dialsync_genesys::GenesysClient;
+pub use dialsync_sync::*;
+
+use crate::config::{Config, ConfigError};
+
+impl EngineConfig for Config {
+    fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.store.retention_days) * 24 * 3600)
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.store.lease_secs.max(1))
+    }
+
+    fn group_commit(&self) -> bool {
+        self.store.group_commit
+    }
+
+    fn max_contacts_per_call(&self) -> Option<usize> {
+        self.orgs.values().map(|o| o.max_contacts_per_call).min()
+    }
+}
+
+/// Source bindings for every source in the config, with one shared client per org (so
+/// every source of an org shares its rate budget). Returns the clients by org name too.
+pub fn bindings_from_config(
+    config: &Config,
+) -> Result<(Vec<SourceBinding>, HashMap<String, GenesysClient>), ConfigError> {
+    let mut clients: HashMap<String, GenesysClient> = HashMap::new();
+    let mut bindings = Vec::new();
+    for (name, source) in &config.sources {
+        let client = match clients.get(&source.org) {
+            Some(c) => c.clone(),
+            None => {
+                let settings = config.org_settings(&source.org)?;
+                let client = GenesysClient::new(settings).map_err(|e| ConfigError::Invalid {
+                    key: format!("orgs.{}", source.org),
+                    message: e.to_string(),
+                })?;
+                clients.insert(source.org.clone(), client.clone());
+                client
+            }
+        };
+        bindings.push(SourceBinding {
+            name: name.clone(),
+            list_id: source.contact_list_id.clone(),
+            sink: Arc::new(GenesysSink::new(client)),
+            rules: SourceRules {
+                dnc_list_id: source.dnc_list_id.clone(),
+                delete_mode: source.delete_mode,
+            },
+        });
+    }
+    Ok((bindings, clients))
+}

@@ -1,11 +1,10 @@
-//! [`ContactSink`] over the typed Genesys client, and the bindings `dialsync.toml` describes.
+//! [`ContactSink`] over the typed Genesys client.
 //!
 //! The client already retries 429s, 5xx and 401s within its budget; whatever error is left
 //! is classified here for the engine: 409 → park (conflict), other 4xx → reject, the rest →
 //! retry later (transient).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dialsync_genesys::model::PhoneNumberStatus;
 use dialsync_genesys::{
@@ -13,11 +12,8 @@ use dialsync_genesys::{
 };
 use futures::future::BoxFuture;
 
-use super::apply::SourceRules;
 use super::change::Row;
-use super::engine::SourceBinding;
 use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
-use crate::config::{Config, ConfigError};
 
 /// The engine's port onto one org's Genesys client.
 #[derive(Clone)]
@@ -181,37 +177,4 @@ impl ContactSink for GenesysSink {
             }))
         })
     }
-}
-
-/// Source bindings for every source in the config, with one shared client per org (so
-/// every source of an org shares its rate budget). Returns the clients by org name too.
-pub fn bindings_from_config(
-    config: &Config,
-) -> Result<(Vec<SourceBinding>, HashMap<String, GenesysClient>), ConfigError> {
-    let mut clients: HashMap<String, GenesysClient> = HashMap::new();
-    let mut bindings = Vec::new();
-    for (name, source) in &config.sources {
-        let client = match clients.get(&source.org) {
-            Some(c) => c.clone(),
-            None => {
-                let settings = config.org_settings(&source.org)?;
-                let client = GenesysClient::new(settings).map_err(|e| ConfigError::Invalid {
-                    key: format!("orgs.{}", source.org),
-                    message: e.to_string(),
-                })?;
-                clients.insert(source.org.clone(), client.clone());
-                client
-            }
-        };
-        bindings.push(SourceBinding {
-            name: name.clone(),
-            list_id: source.contact_list_id.clone(),
-            sink: Arc::new(GenesysSink::new(client)),
-            rules: SourceRules {
-                dnc_list_id: source.dnc_list_id.clone(),
-                delete_mode: source.delete_mode,
-            },
-        });
-    }
-    Ok((bindings, clients))
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -16,9 +16,10 @@ use tokio::sync::Notify;
 
 use super::apply::{ListRound, RetryRules, SourceRules};
 use super::change::Change;
+use super::committer::{self, CommitStats, Counters, Pending};
 use super::journal::{
     ClaimedKey, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError, JournalOptions,
-    KeyResult,
+    KeyResult, NewBatch,
 };
 use super::sink::{ContactSink, ListShape, SinkError};
 
@@ -46,6 +47,9 @@ pub enum EngineError {
     /// A blocking journal task panicked or was cancelled.
     #[error("journal task failed: {0}")]
     Task(String),
+    /// The group commit this batch was part of failed; nothing of it was stored.
+    #[error("the journal could not commit: {0}")]
+    Commit(String),
 }
 
 impl EngineError {
@@ -88,6 +92,9 @@ pub struct EngineOptions {
     pub idle_poll: Duration,
     /// Finished changes and webhook delivery ids older than this are pruned by the workers.
     pub retention: Duration,
+    /// Concurrent accepts share one transaction (one fsync); off, each accept commits
+    /// on its own (kept for the benchmark's before/after).
+    pub group_commit: bool,
 }
 
 impl Default for EngineOptions {
@@ -105,19 +112,35 @@ impl Default for EngineOptions {
             shape_ttl: Duration::from_secs(300),
             idle_poll: Duration::from_secs(1),
             retention: Duration::from_secs(7 * 24 * 3600),
+            group_commit: true,
         }
     }
 }
 
+/// The settings of an application's configuration the engine's options follow (the
+/// `dialsync` crate implements it for `dialsync.toml`).
+pub trait EngineConfig {
+    /// How long finished changes and webhook delivery ids are kept.
+    fn retention(&self) -> Duration;
+    /// How long a claim stays valid without renewal.
+    fn lease(&self) -> Duration;
+    /// Whether concurrent accepts share one transaction.
+    fn group_commit(&self) -> bool;
+    /// The smallest per-call contact maximum of the configured orgs, if any org is set.
+    fn max_contacts_per_call(&self) -> Option<usize>;
+}
+
 impl EngineOptions {
-    /// Defaults, with batches no larger than the smallest `max_contacts_per_call` of the
-    /// config's orgs.
-    pub fn for_config(config: &crate::config::Config) -> EngineOptions {
+    /// Defaults, with the config's retention and batches no larger than the smallest
+    /// `max_contacts_per_call` of its orgs.
+    pub fn for_config(config: &impl EngineConfig) -> EngineOptions {
         let mut options = EngineOptions {
-            retention: Duration::from_secs(u64::from(config.store.retention_days) * 24 * 3600),
+            retention: config.retention(),
             ..EngineOptions::default()
         };
-        if let Some(per_call) = config.orgs.values().map(|o| o.max_contacts_per_call).min() {
+        options.journal.lease = config.lease();
+        options.group_commit = config.group_commit();
+        if let Some(per_call) = config.max_contacts_per_call() {
             options.retry.per_call = per_call;
             options.keys_per_round = per_call * options.retry.concurrent_batches;
         }
@@ -136,7 +159,8 @@ pub struct Accepted {
 
 /// Wall-clock milliseconds that follow tokio's clock, so paused-clock tests step retry
 /// times exactly.
-struct Clock {
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
     wall0_ms: i64,
     t0: tokio::time::Instant,
 }
@@ -148,7 +172,7 @@ impl Clock {
             t0: tokio::time::Instant::now(),
         }
     }
-    fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.wall0_ms + self.t0.elapsed().as_millis() as i64
     }
 }
@@ -163,6 +187,10 @@ struct Inner {
     options: EngineOptions,
     clock: Clock,
     wake: Notify,
+    /// The group committer, started on first use (on the caller's runtime).
+    committer: OnceLock<tokio::sync::mpsc::UnboundedSender<Pending>>,
+    /// Accepting transactions and the batches they carried.
+    commits: Arc<Counters>,
 }
 
 /// The sync engine. See the [module docs](super) for the lifecycle.
@@ -214,6 +242,8 @@ impl Engine {
                 options,
                 clock: Clock::new(),
                 wake: Notify::new(),
+                committer: OnceLock::new(),
+                commits: Arc::new(Counters::default()),
             }),
         })
     }
@@ -254,11 +284,7 @@ impl Engine {
         changes: Vec<Change>,
         run_id: Option<i64>,
     ) -> Result<Vec<Accepted>, EngineError> {
-        let binding = self
-            .inner
-            .sources
-            .get(source)
-            .ok_or_else(|| EngineError::UnknownSource(source.to_string()))?;
+        let list_id = self.list_of(source)?;
         for (index, c) in changes.iter().enumerate() {
             if c.external_id.trim().is_empty() {
                 return Err(EngineError::InvalidChange {
@@ -269,19 +295,75 @@ impl Engine {
                 });
             }
         }
-        let list_id = binding.list_id.clone();
-        let source = source.to_string();
-        let now = self.now_ms();
         let ids: Vec<String> = changes.iter().map(|c| c.external_id.clone()).collect();
         let seqs = self
-            .journal(move |j| j.accept(&source, &list_id, &changes, run_id, now))
+            .commit(NewBatch {
+                source: source.to_string(),
+                list_id,
+                changes,
+                run_id,
+                deliveries: Vec::new(),
+                summary: None,
+            })
             .await?;
-        self.inner.wake.notify_waiters();
         Ok(seqs
             .into_iter()
             .zip(ids)
             .map(|(seq, external_id)| Accepted { seq, external_id })
             .collect())
+    }
+
+    /// Commits one batch in a transaction of its own.
+    async fn commit_alone(&self, batch: NewBatch) -> Result<Vec<i64>, EngineError> {
+        let now = self.now_ms();
+        let seqs = self
+            .journal(move |j| j.accept_group(vec![batch], now))
+            .await?
+            .remove(0);
+        self.inner.commits.count(1);
+        Ok(seqs)
+    }
+
+    /// How many accepting transactions ran and how many batches they carried.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.commits.stats()
+    }
+
+    /// The contact list a source feeds.
+    pub(crate) fn list_of(&self, source: &str) -> Result<String, EngineError> {
+        self.inner
+            .sources
+            .get(source)
+            .map(|b| b.list_id.clone())
+            .ok_or_else(|| EngineError::UnknownSource(source.to_string()))
+    }
+
+    /// Makes a batch durable — through the group committer when group commit is on —
+    /// wakes the workers and returns the batch's seqs.
+    pub(crate) async fn commit(&self, batch: NewBatch) -> Result<Vec<i64>, EngineError> {
+        let seqs = if self.inner.options.group_commit {
+            let committer = self.inner.committer.get_or_init(|| {
+                committer::start(
+                    self.inner.journal.clone(),
+                    self.inner.clock,
+                    self.inner.commits.clone(),
+                )
+            });
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            match committer.send(Pending { batch, reply }) {
+                Ok(()) => answer
+                    .await
+                    .map_err(|_| EngineError::Task("the group committer stopped".into()))??,
+                // The runtime the committer was started on is gone: commit directly.
+                Err(tokio::sync::mpsc::error::SendError(pending)) => {
+                    self.commit_alone(pending.batch).await?
+                }
+            }
+        } else {
+            self.commit_alone(batch).await?
+        };
+        self.inner.wake.notify_waiters();
+        Ok(seqs)
     }
 
     /// Claims one round of ready keys and processes them; returns how many keys it took.

@@ -6,42 +6,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The reserved contact-list column that carries the externalId.
-pub const EXTERNAL_ID_COLUMN: &str = "externalId";
-
-/// What a change asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Operation {
-    /// Create or update the contact.
-    Upsert,
-    /// Mark the contact (and its numbers) do-not-call.
-    DoNotCall,
-    /// The CRM deleted the record.
-    Remove,
-}
-
-impl Operation {
-    /// The journal's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Upsert => "upsert",
-            Operation::DoNotCall => "do-not-call",
-            Operation::Remove => "remove",
-        }
-    }
-}
-
-/// A phone number for one of the list's phone columns (E.164, normalised by the host).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Phone {
-    /// The phone column.
-    pub column: String,
-    /// The number.
-    pub number: String,
-}
+pub use dialsync_plugin_host::{EXTERNAL_ID_COLUMN, FieldError, Operation, Phone};
 
 /// One mapped change for one CRM record (the plugin contract's `contact-change`).
+///
+/// The same fields as [`dialsync_plugin_host::ContactChange`], kept as the engine's own
+/// type because its JSON (snake_case, optional fields defaulted) is the journal's stored
+/// payload format, which `status`, the console and older journal files read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// Stable, safe id of the CRM record; also written to the `externalId` column.
@@ -264,38 +235,16 @@ impl Outcome {
     }
 }
 
-/// Why a record was rejected: which field, a machine code, and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// The column or JSON pointer.
-    pub field: String,
-    /// Machine-readable code, e.g. `unknown_column`.
-    pub code: String,
-    /// Human-readable reason.
-    pub message: String,
-}
-
 impl From<dialsync_plugin_host::ContactChange> for Change {
     fn from(c: dialsync_plugin_host::ContactChange) -> Change {
         Change {
             external_id: c.external_id,
             source_id: c.source_id,
             source_updated_at: c.source_updated_at,
-            operation: match c.operation {
-                dialsync_plugin_host::Operation::Upsert => Operation::Upsert,
-                dialsync_plugin_host::Operation::DoNotCall => Operation::DoNotCall,
-                dialsync_plugin_host::Operation::Remove => Operation::Remove,
-            },
+            operation: c.operation,
             partial: c.partial,
             columns: c.columns,
-            phones: c
-                .phones
-                .into_iter()
-                .map(|p| Phone {
-                    column: p.column,
-                    number: p.number,
-                })
-                .collect(),
+            phones: c.phones,
             callable: c.callable,
         }
     }

@@ -30,7 +30,17 @@ use super::identity::{contact_id, content_hash};
 use super::journal::{ClaimedKey, KeyResult, NewState, Seen, StoredChange};
 use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
 use super::validate::validate;
-use crate::config::DeleteMode;
+
+/// What a CRM delete does to the Genesys contact (`sources.NAME.delete_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeleteMode {
+    /// Always a soft delete: the contact is made uncallable and stays in the list.
+    #[default]
+    Soft,
+    /// Really delete, but only when no running campaign uses the list; otherwise soft.
+    HardWhenIdle,
+}
 
 /// Per-source settings the writer needs.
 #[derive(Debug, Clone)]

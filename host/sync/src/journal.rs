@@ -27,7 +27,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 use thiserror::Error;
 
-use super::change::{Change, Compliance, Outcome, Row, is_do_not_call};
+use super::change::{Change, Compliance, Operation, Outcome, Row};
+use super::kinds::{ChangeState, Lane, operation_at};
 
 /// Ordered schema migrations; migration `i` brings the schema to `user_version = i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -104,7 +105,40 @@ ALTER TABLE changes ADD COLUMN claim_owner TEXT;
 ALTER TABLE changes ADD COLUMN claim_expires_at INTEGER;          -- ms since the Unix epoch
 CREATE INDEX changes_by_claim ON changes(claim_owner) WHERE state = 'claimed';
 "#,
+    r#"
+-- Webhook delivery ids, written in the same transaction as the changes they carry (older
+-- versions created this table from the server, hence IF NOT EXISTS). `received_at` is
+-- RFC 3339 UTC, so it orders as text.
+CREATE TABLE IF NOT EXISTS server_webhook_deliveries (
+    source      TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+) WITHOUT ROWID;
+"#,
 ];
+
+/// Builds the response summary stored with a batch's delivery ids from the batch's seqs
+/// (called inside the transaction, once the seqs are known).
+pub type BatchSummary = Box<dyn FnOnce(&[i64]) -> String + Send>;
+
+/// One source's batch for [`Journal::accept_group`]: its changes and the delivery ids
+/// they carry, committed together.
+pub struct NewBatch {
+    /// Source name.
+    pub source: String,
+    /// The source's contact list.
+    pub list_id: String,
+    /// The changes, in order.
+    pub changes: Vec<Change>,
+    /// The import run they belong to.
+    pub run_id: Option<i64>,
+    /// Delivery ids (webhook dedup) to remember with the changes.
+    pub deliveries: Vec<String>,
+    /// The summary stored with the delivery ids (`{}` when `None`).
+    pub summary: Option<BatchSummary>,
+}
 
 /// A journal failure (the store itself, not a record).
 #[derive(Debug, Error)]
@@ -255,13 +289,13 @@ pub struct ChangeRecord {
     /// Source name.
     pub source: String,
     /// Operation.
-    pub op: String,
+    pub op: Operation,
     /// Source updated-at (RFC 3339).
     pub source_updated_at: String,
-    /// pending | claimed | done.
-    pub state: String,
+    /// Where the change is.
+    pub state: ChangeState,
     /// Terminal outcome, once done.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Field errors or last error (JSON).
     pub error: Option<serde_json::Value>,
     /// Attempts so far.
@@ -288,7 +322,7 @@ pub struct ContactStatus {
     /// The contact is do-not-call (sticky until consent is restored in the source).
     pub do_not_call: bool,
     /// Outcome of the newest finished change.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<Outcome>,
     /// Every change for this key still in the journal, oldest first (finished changes
     /// older than the retention window are pruned; the fields above remain).
     pub changes: Vec<ChangeRecord>,
@@ -412,36 +446,111 @@ impl Journal {
         run_id: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<i64>, JournalError> {
+        let batch = NewBatch {
+            source: source.to_string(),
+            list_id: list_id.to_string(),
+            changes: changes.to_vec(),
+            run_id,
+            deliveries: Vec::new(),
+            summary: None,
+        };
+        Ok(self.accept_group(vec![batch], now_ms)?.remove(0))
+    }
+
+    /// Durably records several batches — changes and their delivery ids — in ONE
+    /// transaction (one fsync: group commit); returns each batch's seqs. Delivery ids
+    /// already recorded keep their first summary.
+    pub fn accept_group(
+        &mut self,
+        batches: Vec<NewBatch>,
+        now_ms: i64,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut seqs = Vec::with_capacity(changes.len());
+        let mut out = Vec::with_capacity(batches.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO changes (source, list_id, external_id, op, priority, source_updated_at,
                     payload, state, accepted_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for change in changes {
-                let payload =
-                    serde_json::to_string(change).expect("a change always serialises to JSON");
-                let priority = if is_do_not_call(change) { 0 } else { 1 };
-                insert.execute(params![
-                    source,
-                    list_id,
-                    change.external_id,
-                    change.operation.as_str(),
-                    priority,
-                    micros(change.source_updated_at),
-                    payload,
-                    now_ms,
-                    run_id
-                ])?;
-                seqs.push(tx.last_insert_rowid());
+            let mut delivered = tx.prepare_cached(
+                "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let received_at = rfc3339_ms(now_ms);
+            for batch in batches {
+                let mut seqs = Vec::with_capacity(batch.changes.len());
+                for change in &batch.changes {
+                    let payload =
+                        serde_json::to_string(change).expect("a change always serialises to JSON");
+                    insert.execute(params![
+                        batch.source,
+                        batch.list_id,
+                        change.external_id,
+                        change.operation.as_str(),
+                        Lane::of(change),
+                        micros(change.source_updated_at),
+                        payload,
+                        ChangeState::Pending,
+                        now_ms,
+                        batch.run_id
+                    ])?;
+                    seqs.push(tx.last_insert_rowid());
+                }
+                if !batch.deliveries.is_empty() {
+                    let summary = match batch.summary {
+                        Some(f) => f(&seqs),
+                        None => "{}".to_string(),
+                    };
+                    for id in &batch.deliveries {
+                        delivered.execute(params![batch.source, id, received_at, summary])?;
+                    }
+                }
+                out.push(seqs);
             }
         }
         tx.commit()?;
-        Ok(seqs)
+        Ok(out)
+    }
+
+    /// The stored summary of a delivery id of `source`, if it was delivered.
+    pub fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT summary FROM server_webhook_deliveries WHERE source = ?1 AND delivery_id = ?2",
+            )?
+            .query_row(params![source, id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Which of `ids` of `source` were already delivered.
+    pub fn known_deliveries(
+        &self,
+        source: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM server_webhook_deliveries WHERE source = ?1 AND delivery_id = ?2",
+        )?;
+        let mut known = Vec::new();
+        for id in ids {
+            if stmt.exists(params![source, id])? {
+                known.push(id.clone());
+            }
+        }
+        Ok(known)
+    }
+
+    /// How many delivery ids are stored for `source`.
+    pub fn delivery_count(&self, source: &str) -> Result<u64, JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM server_webhook_deliveries WHERE source = ?1",
+            params![source],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// Claims up to `max_keys` ready keys of the given contact lists (do-not-call first,
@@ -552,7 +661,7 @@ impl Journal {
                             "UPDATE changes SET state = 'done', outcome = ?2, error = ?3, finished_at = ?4,
                                 claim_owner = NULL, claim_expires_at = NULL
                              WHERE seq = ?1 AND claim_owner = ?5",
-                            params![seq, outcome.as_str(), error, now_ms, owner],
+                            params![seq, outcome, error, now_ms, owner],
                         )?;
                     }
                     let last = outcomes.iter().max_by_key(|(seq, ..)| *seq);
@@ -613,7 +722,7 @@ impl Journal {
                                 state.content_hash,
                                 row,
                                 state.removed,
-                                Outcome::Applied.as_str(),
+                                Outcome::Applied,
                                 state.seq,
                                 now_ms
                             ],
@@ -622,7 +731,7 @@ impl Journal {
                         tx.execute(
                             "UPDATE contacts SET last_outcome = ?3, last_seq = ?4, updated_at = ?5
                              WHERE list_id = ?1 AND external_id = ?2",
-                            params![list_id, external_id, outcome.as_str(), seq, now_ms],
+                            params![list_id, external_id, outcome, seq, now_ms],
                         )?;
                     }
                 }
@@ -661,7 +770,7 @@ impl Journal {
                              WHERE seq = ?1 AND claim_owner = ?7",
                             params![
                                 seq,
-                                Outcome::DeadLettered.as_str(),
+                                Outcome::DeadLettered,
                                 error,
                                 attempts,
                                 now_ms,
@@ -673,7 +782,7 @@ impl Journal {
                     tx.execute(
                         "UPDATE contacts SET last_outcome = ?3, updated_at = ?4
                          WHERE list_id = ?1 AND external_id = ?2",
-                        params![list_id, external_id, Outcome::DeadLettered.as_str(), now_ms],
+                        params![list_id, external_id, Outcome::DeadLettered, now_ms],
                     )?;
                 }
             }
@@ -803,7 +912,7 @@ impl Journal {
                             r.get::<_, Option<String>>(0)?,
                             r.get::<_, bool>(1)?,
                             r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<Outcome>>(3)?,
                             r.get::<_, Option<i64>>(4)?,
                             r.get::<_, bool>(5)?,
                         ))
@@ -828,7 +937,7 @@ impl Journal {
                     Ok(ChangeRecord {
                         seq: r.get(0)?,
                         source: r.get(1)?,
-                        op: r.get(2)?,
+                        op: operation_at(r, 2)?,
                         source_updated_at: from_micros(r.get(3)?).to_rfc3339(),
                         state: r.get(4)?,
                         outcome: r.get(5)?,
@@ -938,24 +1047,20 @@ impl Journal {
             "DELETE FROM dead_letters WHERE replayed_at IS NOT NULL AND replayed_at < ?1",
             params![before_ms],
         )?;
-        // The webhook ingress keeps its delivery ids in the same file (see
-        // `server::dedup`); `received_at` is RFC 3339 in UTC, so it orders as text.
-        let has_deliveries: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'server_webhook_deliveries')",
-            [],
-            |r| r.get(0),
+        // Delivery ids: `received_at` is RFC 3339 in UTC, so it orders as text.
+        tx.execute(
+            "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
+            params![rfc3339_ms(before_ms)],
         )?;
-        if has_deliveries {
-            let cutoff = DateTime::from_timestamp_millis(before_ms)
-                .unwrap_or_default()
-                .to_rfc3339();
-            tx.execute(
-                "DELETE FROM server_webhook_deliveries WHERE received_at < ?1",
-                params![cutoff],
-            )?;
-        }
         tx.commit()?;
         Ok(deleted as u64)
+    }
+
+    /// Copies the write-ahead log into the main file and truncates it (for size reports).
+    pub fn checkpoint(&mut self) -> Result<(), JournalError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Starts an import run and returns its id.
@@ -989,13 +1094,10 @@ impl Journal {
         )?;
         let rows = stmt
             .query_map(params![run_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                Ok((r.get::<_, Outcome>(0)?, r.get::<_, i64>(1)? as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(o, n)| Outcome::parse(&o).map(|o| (o, n as u64)))
-            .collect())
+        Ok(rows)
     }
 
     /// Finished changes of a run with the given outcome: (seq, externalId, error JSON).
@@ -1009,7 +1111,7 @@ impl Journal {
              WHERE run_id = ?1 AND outcome = ?2 ORDER BY seq",
         )?;
         let rows = stmt
-            .query_map(params![run_id, outcome.as_str()], |r| {
+            .query_map(params![run_id, outcome], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1130,7 +1232,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::sync::Operation;
+    use crate::Operation;
 
     fn change(id: &str, op: Operation, secs: i64, name: &str) -> Change {
         Change {
@@ -1350,7 +1452,7 @@ mod tests {
         let k = j.claim_ready(7_000, 10, &lists()).unwrap().remove(0);
         assert_eq!(k.changes[0].attempts, 0);
         let status = j.status("A", Some("sn")).unwrap();
-        assert_eq!(status[0].changes[0].state, "claimed");
+        assert_eq!(status[0].changes[0].state, ChangeState::Claimed);
     }
 
     #[test]
@@ -1403,7 +1505,7 @@ mod tests {
         );
         assert!(status[0].changes.is_empty());
         assert!(status[0].seen_updated_at.is_some());
-        assert_eq!(status[0].last_outcome.as_deref(), Some("applied"));
+        assert_eq!(status[0].last_outcome, Some(Outcome::Applied));
         // The mark survives pruning: an older change is still stale.
         j.accept(
             "sn",
