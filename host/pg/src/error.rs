@@ -22,6 +22,14 @@ pub enum PgError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// A stored value names no known variant.
+    #[error("PostgreSQL store holds an unknown {what} {value:?}")]
+    Unknown {
+        /// Which column.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
     /// The database was migrated by a newer dialsync.
     #[error("PostgreSQL schema version {found} is newer than this dialsync supports ({supported})")]
     TooNew {

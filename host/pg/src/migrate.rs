@@ -23,11 +23,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Add new ones at the end; never edit a released one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "rate_budgets",
-    sql: include_str!("../migrations/0001_rate_budgets.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "rate_budgets",
+        sql: include_str!("../migrations/0001_rate_budgets.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "journal",
+        sql: include_str!("../migrations/0002_journal.sql"),
+    },
+];
 
 /// Arbitrary fixed key of the advisory lock that serialises migrations ("dialsync" in hex).
 const MIGRATION_LOCK: i64 = 0x6469_616c_7379_6e63;

@@ -8,12 +8,13 @@
 //! senders wait, the more each fsync carries.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{Clock, EngineError};
-use crate::journal::{Journal, NewBatch};
+use crate::journal::NewBatch;
+use crate::store::JournalStore;
 
 /// Most batches committed in one transaction (bounds a transaction's size and time).
 pub(crate) const MAX_GROUP: usize = 256;
@@ -57,7 +58,7 @@ impl Counters {
 
 /// Starts the committer on the current tokio runtime; it ends when every sender is gone.
 pub(crate) fn start(
-    journal: Arc<Mutex<Journal>>,
+    store: Arc<dyn JournalStore>,
     clock: Clock,
     counters: Arc<Counters>,
 ) -> mpsc::UnboundedSender<Pending> {
@@ -73,16 +74,11 @@ pub(crate) fn start(
             }
             let (batches, replies): (Vec<NewBatch>, Vec<_>) =
                 group.into_iter().map(|p| (p.batch, p.reply)).unzip();
-            let journal = journal.clone();
             let now = clock.now_ms();
             let size = batches.len();
-            let committed = tokio::task::spawn_blocking(move || {
-                let mut guard = journal.lock().unwrap_or_else(|p| p.into_inner());
-                guard.accept_group(batches, now)
-            })
-            .await;
+            let committed = store.accept_group(batches, now).await;
             match committed {
-                Ok(Ok(seqs)) => {
+                Ok(seqs) => {
                     counters.count(size);
                     for (reply, seqs) in replies.into_iter().zip(seqs) {
                         // A waiter that went away (its request was cancelled) loses nothing:
@@ -90,16 +86,10 @@ pub(crate) fn start(
                         let _ = reply.send(Ok(seqs));
                     }
                 }
-                Ok(Err(e)) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(EngineError::Commit(message.clone())));
-                    }
-                }
                 Err(e) => {
                     let message = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(EngineError::Task(message.clone())));
+                        let _ = reply.send(Err(EngineError::Commit(message.clone())));
                     }
                 }
             }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -21,6 +21,7 @@ use super::journal::{
     ClaimedKey, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError, JournalOptions,
     KeyResult, NewBatch,
 };
+use super::store::{JournalStore, SqliteStore};
 use super::sink::{ContactSink, ListShape, SinkError};
 
 /// An engine failure (not a record's: those are outcomes).
@@ -178,7 +179,7 @@ impl Clock {
 }
 
 struct Inner {
-    journal: Arc<Mutex<Journal>>,
+    store: Arc<dyn JournalStore>,
     sources: HashMap<String, SourceBinding>,
     rules: HashMap<String, SourceRules>,
     /// The contact lists this engine writes (it claims only their work).
@@ -224,6 +225,20 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         let journal = Journal::open_with(path, &options.journal)?;
+        Ok(Engine::with_store(
+            Arc::new(SqliteStore::new(journal)),
+            sources,
+            options,
+        ))
+    }
+
+    /// An engine on any journal store (the PostgreSQL store of `dialsync-pg`, or a
+    /// [`SqliteStore`]). Its lease is the store's; `options.journal` is not used.
+    pub fn with_store(
+        store: Arc<dyn JournalStore>,
+        sources: Vec<SourceBinding>,
+        options: EngineOptions,
+    ) -> Engine {
         let rules = sources
             .iter()
             .map(|s| (s.name.clone(), s.rules.clone()))
@@ -232,9 +247,9 @@ impl Engine {
         lists.sort();
         lists.dedup();
         let sources = sources.into_iter().map(|s| (s.name.clone(), s)).collect();
-        Ok(Engine {
+        Engine {
             inner: Arc::new(Inner {
-                journal: Arc::new(Mutex::new(journal)),
+                store,
                 sources,
                 rules,
                 lists,
@@ -245,22 +260,12 @@ impl Engine {
                 committer: OnceLock::new(),
                 commits: Arc::new(Counters::default()),
             }),
-        })
+        }
     }
 
-    /// Runs a journal operation off the async threads (commits fsync).
-    async fn journal<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
-    ) -> Result<T, EngineError> {
-        let journal = self.inner.journal.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = journal.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| EngineError::Task(e.to_string()))?
-        .map_err(EngineError::from)
+    /// The journal store this engine works on.
+    pub fn store(&self) -> &Arc<dyn JournalStore> {
+        &self.inner.store
     }
 
     /// The engine clock (ms since the epoch; follows tokio's clock).
@@ -317,7 +322,9 @@ impl Engine {
     async fn commit_alone(&self, batch: NewBatch) -> Result<Vec<i64>, EngineError> {
         let now = self.now_ms();
         let seqs = self
-            .journal(move |j| j.accept_group(vec![batch], now))
+            .inner
+            .store
+            .accept_group(vec![batch], now)
             .await?
             .remove(0);
         self.inner.commits.count(1);
@@ -344,7 +351,7 @@ impl Engine {
         let seqs = if self.inner.options.group_commit {
             let committer = self.inner.committer.get_or_init(|| {
                 committer::start(
-                    self.inner.journal.clone(),
+                    self.inner.store.clone(),
                     self.inner.clock,
                     self.inner.commits.clone(),
                 )
@@ -373,9 +380,7 @@ impl Engine {
         let now = self.now_ms();
         let max = self.inner.options.keys_per_round.max(1);
         let lists = self.inner.lists.clone();
-        let claimed = self
-            .journal(move |j| j.claim_ready(now, max, &lists))
-            .await?;
+        let claimed = self.inner.store.claim_ready(now, max, lists).await?;
         let count = claimed.len();
         if count == 0 {
             return Ok(0);
@@ -396,20 +401,20 @@ impl Engine {
                 done = &mut work => break done.into_iter().flatten().collect(),
                 _ = tokio::time::sleep(renew_every) => {
                     let now = self.now_ms();
-                    if let Err(e) = self.journal(move |j| j.renew(now)).await {
+                    if let Err(e) = self.inner.store.renew(now).await {
                         tracing::warn!(error = %e, "could not renew claim leases");
                     }
                 }
             }
         };
         let now = self.now_ms();
-        match self.journal(move |j| j.finish(&results, now)).await {
+        match self.inner.store.finish(results, now).await {
             Ok(_) => Ok(count),
             Err(e) => {
-                if let Err(release) = self.journal(|j| j.release()).await {
+                if let Err(release) = self.inner.store.release().await {
                     tracing::warn!(error = %release, "could not release claims; they expire with their lease");
                 }
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -479,10 +484,12 @@ impl Engine {
                 Err(e) => return Err(e),
             }
             let lists = self.inner.lists.clone();
-            let (unfinished, next) = match self
-                .journal(move |j| Ok((j.unfinished_in(&lists, alert)?, j.next_ready_at(&lists)?)))
-                .await
-            {
+            let store = &self.inner.store;
+            let found = async {
+                let unfinished = store.unfinished_in(lists.clone(), alert).await?;
+                Ok::<_, EngineError>((unfinished, store.next_ready_at(lists).await?))
+            };
+            let (unfinished, next) = match found.await {
                 Ok(found) => found,
                 Err(e) if e.is_busy() => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -537,9 +544,26 @@ impl Engine {
                         Duration::from_secs(1)
                     }
                 };
+                // Another worker's accept (PostgreSQL NOTIFY) wakes this one too.
+                let signal = engine.inner.store.work_signal();
+                let elsewhere = async {
+                    match &signal {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    _ = stop2.notified() => return Ok(()),
+                    _ = stop2.notified() => {
+                        // Draining: the last round finished and freed its keys; anything
+                        // still claimed goes back for the other workers now, not after
+                        // the lease.
+                        if let Err(e) = engine.inner.store.release().await {
+                            tracing::warn!(error = %e, "could not release claims; they expire with their lease");
+                        }
+                        return Ok(());
+                    }
                     _ = &mut wake => {}
+                    _ = elsewhere => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
@@ -551,21 +575,21 @@ impl Engine {
     async fn work_round(&self) -> Result<Option<i64>, EngineError> {
         while self.run_once().await? > 0 {}
         let lists = self.inner.lists.clone();
-        self.journal(move |j| j.next_ready_at(&lists)).await
+        Ok(self.inner.store.next_ready_at(lists).await?)
     }
 
     /// Prunes finished changes and webhook delivery ids older than the retention window;
     /// returns the number of changes deleted.
     pub async fn prune(&self) -> Result<u64, EngineError> {
         let before = self.now_ms() - self.inner.options.retention.as_millis() as i64;
-        self.journal(move |j| j.prune(before)).await
+        Ok(self.inner.store.prune(before).await?)
     }
 
     /// Do-not-call changes not applied after the retry budget: they keep retrying on their
     /// own lane and are reported (metric, `status`, `import`'s exit code) until applied.
     pub async fn compliance_alerts(&self) -> Result<Vec<ComplianceAlert>, EngineError> {
         let min = self.inner.options.retry.max_attempts;
-        self.journal(move |j| j.compliance_alerts(min)).await
+        Ok(self.inner.store.compliance_alerts(min).await?)
     }
 
     /// Everything known about an externalId, optionally only for one source.
@@ -576,28 +600,34 @@ impl Engine {
     ) -> Result<Vec<ContactStatus>, EngineError> {
         let external_id = external_id.to_string();
         let source = source.map(str::to_string);
-        self.journal(move |j| j.status(&external_id, source.as_deref()))
-            .await
+        Ok(self.inner.store.status(external_id, source).await?)
     }
 
     /// Dead letters not yet replayed.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, EngineError> {
-        self.journal(|j| j.dead_letters()).await
+        Ok(self.inner.store.dead_letters().await?)
     }
 
     /// Puts dead letters back in the queue (`None` = all); returns (replayed, unknown ids).
     pub async fn replay(&self, ids: Option<Vec<i64>>) -> Result<(Vec<i64>, Vec<i64>), EngineError> {
         let now = self.now_ms();
-        let out = self.journal(move |j| j.replay(ids.as_deref(), now)).await?;
+        let out = self.inner.store.replay(ids, now).await?;
         self.inner.wake.notify_waiters();
         Ok(out)
     }
 
-    /// Runs a closure on the journal (import runs, counts).
+    /// Runs a closure on the SQLite journal (benchmarks and tools that reach below the
+    /// store boundary). Fails on another store.
     pub async fn with_journal<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
     ) -> Result<T, EngineError> {
-        self.journal(f).await
+        let Some(sqlite) = self.inner.store.as_sqlite() else {
+            return Err(EngineError::Journal(JournalError::Backend {
+                backend: self.inner.store.backend(),
+                message: "this operation needs the SQLite journal".into(),
+            }));
+        };
+        Ok(sqlite.run(f).await?)
     }
 }

@@ -186,9 +186,7 @@ impl Engine {
         let known = if record_ids.is_empty() {
             Vec::new()
         } else {
-            let src = source.to_string();
-            self.with_journal(move |j| j.known_deliveries(&src, &record_ids))
-                .await?
+            self.store().known_deliveries(source, record_ids).await?
         };
         let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
         let mut to_map = Vec::new();
@@ -334,8 +332,7 @@ impl Engine {
 
     /// The stored response summary of a delivery id of `source`, if it was delivered.
     pub async fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, EngineError> {
-        let (source, id) = (source.to_string(), id.to_string());
-        self.with_journal(move |j| j.delivery(&source, &id)).await
+        Ok(self.store().delivery(source, id).await?)
     }
 }
 

@@ -154,6 +154,17 @@ pub enum JournalError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// Another store backend (PostgreSQL) failed; the message never holds a password.
+    #[error("{backend} journal error: {message}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// A blocking journal task panicked or was cancelled.
+    #[error("journal task failed: {0}")]
+    Task(String),
     /// The file was written by a newer dialsync.
     #[error("journal schema version {found} is newer than this dialsync supports ({supported})")]
     TooNew {

@@ -33,6 +33,7 @@ mod journal;
 mod kinds;
 pub mod records;
 mod sink;
+mod store;
 mod validate;
 
 pub use apply::{DeleteMode, RetryRules, SourceRules};
@@ -46,9 +47,11 @@ pub use genesys_sink::GenesysSink;
 pub use identity::contact_id;
 pub use ingest::{Inbound, Ingest, Ingested, Mapper, RecordResult, SummaryFn};
 pub use journal::{
-    BatchSummary, ChangeRecord, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError,
-    JournalOptions, MIGRATIONS, NewBatch,
+    BatchSummary, ChangeRecord, ClaimedKey, ComplianceAlert, ContactState, ContactStatus,
+    DeadLetter, Journal, JournalError, JournalOptions, KeyResult, MIGRATIONS, NewBatch, NewState,
+    Seen, StoredChange,
 };
 pub use kinds::{ChangeState, Lane, parse_operation};
+pub use store::{JournalStore, SqliteStore};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
 pub use validate::{MAX_CELL_CHARS, validate};
