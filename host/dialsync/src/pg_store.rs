@@ -28,16 +28,21 @@ pub fn pg_settings(config: &Config) -> Result<Option<PgSettings>, ConfigError> {
     let mut settings = PgSettings::new(url.clone());
     if let Some(var) = &config.store.password_env {
         let password = std::env::var(var).map_err(|_| {
-            ConfigError::invalid(
-                "store.password_env",
-                format!("environment variable {var:?} is not set (it must hold the PostgreSQL password)"),
-            )
+            ConfigError::Invalid {
+                key: "store.password_env".into(),
+                message: format!(
+                    "environment variable {var:?} is not set (it must hold the PostgreSQL password)"
+                ),
+            }
         })?;
         settings.password = Some(password);
     }
     settings
         .config()
-        .map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        .map_err(|e| ConfigError::Invalid {
+            key: "store.url".into(),
+            message: e.to_string(),
+        })?;
     Ok(Some(settings))
 }
 

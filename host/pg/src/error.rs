@@ -12,7 +12,7 @@ pub enum PgError {
     #[error("PostgreSQL connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", db_message(.0))]
     Db(#[from] tokio_postgres::Error),
     /// A stored JSON value did not parse (the table was edited or corrupted).
     #[error("PostgreSQL store holds unreadable data in {what}: {source}")]
@@ -38,4 +38,13 @@ pub enum PgError {
         /// Newest version known here.
         supported: i64,
     },
+}
+
+/// The server's own message (and SQLSTATE) when there is one: tokio-postgres' `Display`
+/// says only "db error".
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }

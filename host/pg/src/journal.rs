@@ -179,6 +179,7 @@ impl PgJournal {
             .await?;
         let mut out = Vec::with_capacity(batches.len());
         let mut lists = Vec::new();
+        let mut keys = Vec::new();
         for batch in batches {
             let mut seqs = Vec::with_capacity(batch.changes.len());
             for change in &batch.changes {
@@ -201,8 +202,7 @@ impl PgJournal {
                     )
                     .await?
                     .get(0);
-                tx.execute(&key, &[&batch.list_id, &change.external_id, &priority, &seq])
-                    .await?;
+                keys.push((batch.list_id.clone(), change.external_id.clone(), priority, seq));
                 seqs.push(seq);
             }
             if !batch.deliveries.is_empty() {
@@ -219,6 +219,12 @@ impl PgJournal {
                 lists.push(batch.list_id.clone());
             }
             out.push(seqs);
+        }
+        // Key rows are locked in one global order (list, externalId) by every writer, so
+        // concurrent accepts and finishes never deadlock.
+        keys.sort();
+        for (list_id, external_id, priority, seq) in &keys {
+            tx.execute(&key, &[list_id, external_id, priority, seq]).await?;
         }
         for list_id in &lists {
             tx.execute("SELECT pg_notify($1, $2)", &[&WORK_CHANNEL, list_id])
@@ -404,7 +410,10 @@ impl PgJournal {
         let tx = client.transaction().await?;
         let mut written = 0;
         let mut more_work = false;
-        for (list_id, external_id, result) in results {
+        // The same lock order as `accept_group` (list, externalId).
+        let mut ordered: Vec<&(String, String, KeyResult)> = results.iter().collect();
+        ordered.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for (list_id, external_id, result) in ordered {
             let owned = tx
                 .query_opt(
                     "SELECT 1 FROM work_keys WHERE list_id = $1 AND external_id = $2
