@@ -202,7 +202,12 @@ impl PgJournal {
                     )
                     .await?
                     .get(0);
-                keys.push((batch.list_id.clone(), change.external_id.clone(), priority, seq));
+                keys.push((
+                    batch.list_id.clone(),
+                    change.external_id.clone(),
+                    priority,
+                    seq,
+                ));
                 seqs.push(seq);
             }
             if !batch.deliveries.is_empty() {
@@ -224,7 +229,8 @@ impl PgJournal {
         // concurrent accepts and finishes never deadlock.
         keys.sort();
         for (list_id, external_id, priority, seq) in &keys {
-            tx.execute(&key, &[list_id, external_id, priority, seq]).await?;
+            tx.execute(&key, &[list_id, external_id, priority, seq])
+                .await?;
         }
         for list_id in &lists {
             tx.execute("SELECT pg_notify($1, $2)", &[&WORK_CHANNEL, list_id])
@@ -250,7 +256,11 @@ impl PgJournal {
     }
 
     /// Which of `ids` of `source` were already delivered.
-    pub async fn known_deliveries(&self, source: &str, ids: &[String]) -> Result<Vec<String>, PgError> {
+    pub async fn known_deliveries(
+        &self,
+        source: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, PgError> {
         Ok(self
             .pool
             .get()
@@ -596,7 +606,11 @@ impl PgJournal {
     }
 
     /// Unfinished changes of `lists` that still need work (do-not-call alerts excluded).
-    pub async fn unfinished_in(&self, lists: &[String], alert_attempts: u32) -> Result<u64, PgError> {
+    pub async fn unfinished_in(
+        &self,
+        lists: &[String],
+        alert_attempts: u32,
+    ) -> Result<u64, PgError> {
         let n: i64 = self
             .pool
             .get()
@@ -612,7 +626,10 @@ impl PgJournal {
     }
 
     /// Do-not-call changes not yet applied after `min_attempts` attempts or more.
-    pub async fn compliance_alerts(&self, min_attempts: u32) -> Result<Vec<ComplianceAlert>, PgError> {
+    pub async fn compliance_alerts(
+        &self,
+        min_attempts: u32,
+    ) -> Result<Vec<ComplianceAlert>, PgError> {
         let rows = self
             .pool
             .get()
@@ -688,7 +705,9 @@ impl PgJournal {
                     r.get::<_, Option<String>>(0),
                     r.get::<_, bool>(1),
                     r.get::<_, Option<i64>>(2),
-                    r.get::<_, Option<String>>(3).as_deref().and_then(Outcome::parse),
+                    r.get::<_, Option<String>>(3)
+                        .as_deref()
+                        .and_then(Outcome::parse),
                     r.get::<_, Option<i64>>(4),
                     r.get::<_, bool>(5),
                 ),
@@ -899,7 +918,10 @@ impl PgJournal {
     }
 
     /// Counts of finished outcomes for a run (or for the whole journal).
-    pub async fn outcome_counts(&self, run_id: Option<i64>) -> Result<Vec<(Outcome, u64)>, PgError> {
+    pub async fn outcome_counts(
+        &self,
+        run_id: Option<i64>,
+    ) -> Result<Vec<(Outcome, u64)>, PgError> {
         let rows = self
             .pool
             .get()
@@ -935,7 +957,10 @@ impl PgJournal {
                 &[&run_id, &outcome.as_str()],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Unfinished changes per contact list, and how many keys each worker holds (for
@@ -973,7 +998,10 @@ impl PgJournal {
             .pool
             .get()
             .await?
-            .query("SELECT worker, count FROM lease_takeovers ORDER BY worker", &[])
+            .query(
+                "SELECT worker, count FROM lease_takeovers ORDER BY worker",
+                &[],
+            )
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
@@ -1006,7 +1034,10 @@ pub async fn listen(config: tokio_postgres::Config, notify: Arc<Notify>) {
                         }
                     }
                 });
-                if let Err(e) = client.batch_execute(&format!("LISTEN {WORK_CHANNEL}")).await {
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {WORK_CHANNEL}"))
+                    .await
+                {
                     tracing::warn!(error = %e, "LISTEN failed");
                 } else {
                     backoff = Duration::from_millis(100);

@@ -120,12 +120,7 @@ impl JournalStore for PgJournal {
     async fn prune(&self, before_ms: i64) -> Result<u64, JournalError> {
         PgJournal::prune(self, before_ms).await.map_err(backend)
     }
-    async fn start_run(
-        &self,
-        source: &str,
-        input: &str,
-        now_ms: i64,
-    ) -> Result<i64, JournalError> {
+    async fn start_run(&self, source: &str, input: &str, now_ms: i64) -> Result<i64, JournalError> {
         PgJournal::start_run(self, source, input, now_ms)
             .await
             .map_err(backend)

@@ -128,7 +128,9 @@ async fn workers_with_their_own_tokens_share_one_budget_and_use_it_all() {
             let (c, stop) = (client.clone(), Arc::clone(&stop));
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    c.get_contact_list(SAMPLE_LIST).await.expect("granted request");
+                    c.get_contact_list(SAMPLE_LIST)
+                        .await
+                        .expect("granted request");
                 }
             }));
         }
@@ -145,7 +147,11 @@ async fn workers_with_their_own_tokens_share_one_budget_and_use_it_all() {
         "the stragglers finished within the bound's time"
     );
     let stats = emu.stats();
-    assert_eq!(stats.status_total(429), 0, "no self-inflicted 429: {stats:?}");
+    assert_eq!(
+        stats.status_total(429),
+        0,
+        "no self-inflicted 429: {stats:?}"
+    );
     assert!(
         at_deadline <= bound(elapsed),
         "sent {at_deadline} > bound {}",

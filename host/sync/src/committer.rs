@@ -7,8 +7,8 @@
 //! fsync runs the next group gathers. With one sender it is a plain commit; the more
 //! senders wait, the more each fsync carries.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 

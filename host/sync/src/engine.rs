@@ -21,8 +21,8 @@ use super::journal::{
     ClaimedKey, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError, JournalOptions,
     KeyResult, NewBatch,
 };
-use super::store::{JournalStore, SqliteStore};
 use super::sink::{ContactSink, ListShape, SinkError};
+use super::store::{JournalStore, SqliteStore};
 
 /// An engine failure (not a record's: those are outcomes).
 #[derive(Debug, Error)]

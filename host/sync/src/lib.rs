@@ -52,6 +52,6 @@ pub use journal::{
     Seen, StoredChange,
 };
 pub use kinds::{ChangeState, Lane, parse_operation};
-pub use store::{JournalStore, SqliteStore};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
+pub use store::{JournalStore, SqliteStore};
 pub use validate::{MAX_CELL_CHARS, validate};

@@ -66,8 +66,10 @@ pub trait JournalStore: Send + Sync {
         alert_attempts: u32,
     ) -> Result<u64, JournalError>;
     /// Do-not-call changes not applied after `min_attempts` attempts.
-    async fn compliance_alerts(&self, min_attempts: u32)
-    -> Result<Vec<ComplianceAlert>, JournalError>;
+    async fn compliance_alerts(
+        &self,
+        min_attempts: u32,
+    ) -> Result<Vec<ComplianceAlert>, JournalError>;
     /// When a key of `lists` becomes ready next (ms since the epoch).
     async fn next_ready_at(&self, lists: Vec<String>) -> Result<Option<i64>, JournalError>;
     /// Everything known about an externalId.
@@ -87,8 +89,7 @@ pub trait JournalStore: Send + Sync {
     /// Retention: prunes what finished before `before_ms`; returns changes deleted.
     async fn prune(&self, before_ms: i64) -> Result<u64, JournalError>;
     /// Starts an import run.
-    async fn start_run(&self, source: &str, input: &str, now_ms: i64)
-    -> Result<i64, JournalError>;
+    async fn start_run(&self, source: &str, input: &str, now_ms: i64) -> Result<i64, JournalError>;
     /// Stores a run's report.
     async fn finish_run(&self, id: i64, report: &str, now_ms: i64) -> Result<(), JournalError>;
     /// Outcome counts of a run (or of everything).
@@ -239,12 +240,7 @@ impl JournalStore for SqliteStore {
     async fn prune(&self, before_ms: i64) -> Result<u64, JournalError> {
         self.run(move |j| j.prune(before_ms)).await
     }
-    async fn start_run(
-        &self,
-        source: &str,
-        input: &str,
-        now_ms: i64,
-    ) -> Result<i64, JournalError> {
+    async fn start_run(&self, source: &str, input: &str, now_ms: i64) -> Result<i64, JournalError> {
         let (source, input) = (source.to_string(), input.to_string());
         self.run(move |j| j.start_run(&source, &input, now_ms))
             .await

@@ -107,6 +107,8 @@ fn migrate(args: &Args) -> anyhow::Result<Report> {
         location: path.display().to_string(),
         from_version,
         version,
-        applied: ((from_version + 1)..=version).map(|v| v.to_string()).collect(),
+        applied: ((from_version + 1)..=version)
+            .map(|v| v.to_string())
+            .collect(),
     })
 }

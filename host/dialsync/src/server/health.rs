@@ -19,11 +19,12 @@ pub async fn healthz() -> Json<Value> {
 /// Readiness: 200 with every check when all pass, 503 naming the failing ones.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let mut ready = true;
-    let journal = match state.engine.with_journal(|j| j.unfinished()).await {
-        Ok(depth) => json!({ "ok": true, "unfinished": depth }),
+    let store = state.engine.store();
+    let journal = match store.unfinished().await {
+        Ok(depth) => json!({ "ok": true, "store": store.backend(), "unfinished": depth }),
         Err(e) => {
             ready = false;
-            json!({ "ok": false, "error": e.to_string() })
+            json!({ "ok": false, "store": store.backend(), "error": e.to_string() })
         }
     };
     let plugins: serde_json::Map<String, Value> = state

@@ -56,15 +56,23 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(State(state): State<Arc<AppState>>) -> String {
-    if let Ok((depth, outcomes)) = state
-        .engine
-        .with_journal(|j| Ok((j.unfinished()?, j.outcome_counts(None)?)))
-        .await
-    {
+    let store = state.engine.store();
+    let found = async {
+        Ok::<_, dialsync_sync::JournalError>((
+            store.unfinished().await?,
+            store.outcome_counts(None).await?,
+        ))
+    };
+    if let Ok((depth, outcomes)) = found.await {
         metrics::gauge!("dialsync_journal_depth").set(depth as f64);
         for (outcome, n) in outcomes {
             metrics::gauge!("dialsync_outcomes", "outcome" => outcome.as_str()).set(n as f64);
         }
+    }
+    // On the PostgreSQL store: queue depth per list, claims per worker, lease takeovers
+    // and every org's shared budget use, as all workers see them.
+    if let Some(pool) = &state.pg {
+        crate::pg_store::record_metrics(pool, store.owner()).await;
     }
     // Do-not-call changes Genesys keeps refusing: alert on this being non-zero.
     if let Ok(alerts) = state.engine.compliance_alerts().await {

@@ -101,6 +101,8 @@ pub struct AppState {
     /// The Prometheus recorder's handle.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     inflight: Mutex<HashSet<(String, String)>>,
+    /// The PostgreSQL store's pool, when `[store] url` is set.
+    pub pg: Option<dialsync_pg::Pool>,
 }
 
 impl AppState {
@@ -109,12 +111,20 @@ impl AppState {
     pub async fn build(config: &Config, registry: Registry) -> Result<Arc<Self>, StartError> {
         let (bindings, clients) =
             bindings_from_config(config).map_err(|e| StartError(e.to_string()))?;
-        let engine = Engine::open(
-            &config.store.path,
-            bindings,
-            EngineOptions::for_config(config),
-        )
-        .map_err(|e| StartError(format!("store.path {}: {e}", config.store.path.display())))?;
+        let options = EngineOptions::for_config(config);
+        let pg = crate::pg_store::open(config)
+            .await
+            .map_err(|e| StartError(format!("store.url: {e:#}")))?;
+        let engine = match &pg {
+            Some(pool) => Engine::with_store(
+                crate::pg_store::journal(config, pool.clone(), options.journal.lease)?,
+                bindings,
+                options,
+            ),
+            None => Engine::open(&config.store.path, bindings, options).map_err(|e| {
+                StartError(format!("store.path {}: {e}", config.store.path.display()))
+            })?,
+        };
         let runtime = Runtime::new(Limits::default())
             .map_err(|e| StartError(format!("plugin runtime: {e}")))?;
         let mut sources = BTreeMap::new();
@@ -168,6 +178,7 @@ impl AppState {
             store_path: config.store.path.clone(),
             metrics: super::metrics::handle(),
             inflight: Mutex::new(HashSet::new()),
+            pg,
         }))
     }
 
