@@ -117,10 +117,17 @@ fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
     }
 }
 
-/// (data, callable) per contact id; a contact id seen twice fails the test.
-fn contacts(emu: &RunningEmulator) -> HashMap<String, (BTreeMap<String, String>, bool)> {
+/// (data, callable) per contact id.
+type Contacts = HashMap<String, (BTreeMap<String, String>, bool)>;
+
+/// The emulator's contacts; a contact id seen twice fails the test.
+fn contacts(emu: &RunningEmulator) -> Contacts {
     let state = emu.state();
-    let list = state.contact_lists.iter().find(|l| l.list.id == LIST).unwrap();
+    let list = state
+        .contact_lists
+        .iter()
+        .find(|l| l.list.id == LIST)
+        .unwrap();
     let mut out = HashMap::new();
     for c in &list.contacts {
         let data = c
@@ -128,13 +135,17 @@ fn contacts(emu: &RunningEmulator) -> HashMap<String, (BTreeMap<String, String>,
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
             .collect();
-        assert!(out.insert(c.id.clone(), (data, c.callable)).is_none(), "duplicate {}", c.id);
+        assert!(
+            out.insert(c.id.clone(), (data, c.callable)).is_none(),
+            "duplicate {}",
+            c.id
+        );
     }
     out
 }
 
-/// `n` records, 3 versions each, shuffled deterministically; every 10th ends do-not-call.
-fn input(n: usize) -> (Vec<Change>, HashMap<String, (BTreeMap<String, String>, bool)>) {
+/// `n` records, 3 versions each, interleaved by time; every 10th ends do-not-call.
+fn input(n: usize) -> (Vec<Change>, Contacts) {
     let mut changes = Vec::new();
     let mut expected = HashMap::new();
     for i in 0..n {
@@ -163,7 +174,10 @@ fn input(n: usize) -> (Vec<Change>, HashMap<String, (BTreeMap<String, String>, b
 async fn wait_idle(store: &dyn JournalStore) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while store.unfinished().await.unwrap() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "work finished in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "work finished in time"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -199,9 +213,18 @@ async fn two_workers_on_one_store_apply_everything_once_under_faults() {
         w.shutdown().await.unwrap();
     }
     assert_eq!(contacts(&emu), expected, "final state = newest versions");
-    let counts: BTreeMap<Outcome, u64> = store_a.outcome_counts(None).await.unwrap().into_iter().collect();
+    let counts: BTreeMap<Outcome, u64> = store_a
+        .outcome_counts(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(counts.get(&Outcome::DeadLettered), None, "{counts:?}");
-    assert_eq!(counts.values().sum::<u64>(), changes.len() as u64, "one outcome each");
+    assert_eq!(
+        counts.values().sum::<u64>(),
+        changes.len() as u64,
+        "one outcome each"
+    );
     assert!(store_a.dead_letters().await.unwrap().is_empty());
     emu.shutdown().await;
 }

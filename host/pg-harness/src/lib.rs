@@ -247,11 +247,7 @@ impl PgServer {
         }
     }
 
-    fn check(
-        &self,
-        step: &'static str,
-        out: std::io::Result<Output>,
-    ) -> Result<(), HarnessError> {
+    fn check(&self, step: &'static str, out: std::io::Result<Output>) -> Result<(), HarnessError> {
         match out {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => Err(HarnessError::Step {
