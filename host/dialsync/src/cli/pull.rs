@@ -60,12 +60,12 @@ async fn pull(args: Args) -> anyhow::Result<()> {
     let state = AppState::build(&config, Registry::new(&home)).await?;
     let report = crate::pull::pull_source(&state, &args.source).await?;
     let deadline = Instant::now() + Duration::from_secs(args.apply_secs);
-    let mut left = state.engine.with_journal(|j| j.unfinished()).await?;
+    let mut left = state.engine.store().unfinished().await?;
     while left > 0 && Instant::now() < deadline {
         if state.engine.run_once().await? == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        left = state.engine.with_journal(|j| j.unfinished()).await?;
+        left = state.engine.store().unfinished().await?;
     }
     if args.json {
         let mut v = serde_json::to_value(&report)?;
