@@ -241,10 +241,12 @@ async fn dead_letter_through_an_outage(path: &Path, n: usize) {
             },
         }],
         EngineOptions {
+            // One attempt; the do-not-call lane (never dead-lettered) waits a few
+            // seconds before its next try, so this engine goes idle.
             retry: RetryRules {
                 max_attempts: 1,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(1),
+                base_delay: Duration::from_secs(4),
+                max_delay: Duration::from_secs(4),
                 per_call: 10,
                 concurrent_batches: 2,
             },
