@@ -131,7 +131,7 @@ fn record(prefix: u32, i: usize, version: u32) -> Value {
         "last_name": format!("Last{i}"),
         "email": format!("p{i}@example.com"),
         "title": format!("title v{version}"),
-        "active": if i % 7 != 0 { "true" } else { "false" },
+        "active": if i.is_multiple_of(7) { "false" } else { "true" },
         "phone": format!("+1650253{:04}", i),
         "country": "US",
     })

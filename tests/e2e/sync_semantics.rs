@@ -553,7 +553,7 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         "no dead letters"
     );
     let claimed = import
-        .with_journal(|j| Ok(j.status("H0", None)?[0].changes[0].state.clone()))
+        .with_journal(|j| Ok(j.status("H0", None)?[0].changes[0].state))
         .await
         .unwrap();
     assert_eq!(
