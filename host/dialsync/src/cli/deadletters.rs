@@ -37,8 +37,8 @@ enum Command {
         /// Replay every dead letter.
         #[arg(long)]
         all: bool,
-        /// Also send them now and wait for their outcomes (do not use while `serve` runs
-        /// on the same journal).
+        /// Also send them now and wait for their outcomes (safe while `serve` or an
+        /// `import` runs on the same journal: work is claimed under leases).
         #[arg(long)]
         run: bool,
     },

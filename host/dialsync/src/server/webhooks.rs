@@ -6,11 +6,13 @@
 //! unknown source → 404; signature / token check over the raw bytes → 401 (nothing
 //! stored); replayed delivery id → 200 `duplicate` (so Stripe-like senders stop
 //! retrying); body unwrapped (JSON, ServiceNow, Salesforce CDC, Outbound Message SOAP)
-//! → 400 when malformed; every record validated and mapped by the source's plugin; the
-//! accepted changes journalled in one durable transaction; only then the delivery ids
-//! recorded and 202 answered, listing per record what was accepted and what was
-//! rejected and why (400 when records were rejected and none accepted). A journal
-//! failure answers 503 so the sender retries. For a source with scheme
+//! → 400 when malformed; every record mapped by the source's plugin through the engine's
+//! one ingest path, which journals the accepted changes and the delivery ids in one
+//! durable transaction (shared with concurrent requests: group commit); only then 202,
+//! listing per record what was accepted and what was rejected and why (400 when records
+//! were rejected and none accepted). A record the plugin failed on for a passing reason
+//! (deadline, no free instance) answers 503 with `Retry-After` and its ids are not
+//! remembered; a journal failure answers 503 too, so the sender retries. For a source with scheme
 //! `salesforce-outbound` every answer is SOAP: the `Ack` once durable, otherwise a
 //! fault (`soapenv:Client` for 4xx, `soapenv:Server` for 5xx) with the status.
 

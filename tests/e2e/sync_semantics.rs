@@ -4,69 +4,19 @@
 //! code (a do-not-call joining a parked key, a do-not-call coalesced with a hard delete,
 //! claims left behind by a failed finish). The README's table of delivery rules points here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use super::support::*;
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, ChangeState, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink,
-    JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError,
-    SourceBinding, SourceRules, contact_id,
+    JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError, contact_id,
 };
-use dialsync_emulator::{
-    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
-    PhoneColumn, RunningEmulator, StateDump,
-};
+use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator, StateDump};
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use futures::future::BoxFuture;
-
-const LIST: &str = "list-1";
-const LIST2: &str = "list-2";
-const DNC: &str = "dnc-1";
-
-fn list_fixture(id: &str, contacts: Vec<FixtureContact>) -> FixtureContactList {
-    FixtureContactList {
-        id: Some(id.into()),
-        name: format!("CRM contacts {id}"),
-        column_names: vec!["externalId".into(), "name".into(), "phone".into()],
-        phone_columns: vec![
-            serde_json::from_value::<PhoneColumn>(
-                serde_json::json!({"columnName": "phone", "type": "cell"}),
-            )
-            .unwrap(),
-        ],
-        contacts,
-    }
-}
-
-fn fixtures(campaign_on: bool, contacts: Vec<FixtureContact>) -> Fixtures {
-    Fixtures {
-        contact_lists: vec![list_fixture(LIST, contacts), list_fixture(LIST2, vec![])],
-        dnc_lists: vec![FixtureDncList {
-            id: Some(DNC.into()),
-            name: "Internal DNC".into(),
-            phone_numbers: vec![],
-        }],
-        campaigns: vec![FixtureCampaign {
-            id: Some("camp-1".into()),
-            name: "Renewals".into(),
-            contact_list_id: LIST.into(),
-            campaign_status: Some(if campaign_on { "on" } else { "off" }.into()),
-            dnc_list_ids: vec![],
-            outbound_line_count: Some(5),
-            dialing_mode: None,
-        }],
-        ..Default::default()
-    }
-}
-
-async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    dialsync_emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
 
 fn client(emu: &RunningEmulator) -> GenesysClient {
     let mut settings = OrgSettings::new(
@@ -100,37 +50,6 @@ fn options(max_attempts: u32) -> EngineOptions {
     }
 }
 
-fn binding(name: &str, list: &str, sink: Arc<dyn ContactSink>, mode: DeleteMode) -> SourceBinding {
-    SourceBinding {
-        name: name.into(),
-        list_id: list.into(),
-        sink,
-        rules: SourceRules {
-            dnc_list_id: Some(DNC.into()),
-            delete_mode: mode,
-        },
-    }
-}
-
-fn engine(
-    dir: &tempfile::TempDir,
-    client: &GenesysClient,
-    mode: DeleteMode,
-    opts: EngineOptions,
-) -> Engine {
-    let sink = Arc::new(GenesysSink::new(client.clone()));
-    Engine::open(
-        &dir.path().join("journal.db"),
-        vec![binding("crm", LIST, sink, mode)],
-        opts,
-    )
-    .unwrap()
-}
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
-}
-
 fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
     Change {
         external_id: id.into(),
@@ -145,39 +64,6 @@ fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
         }],
         callable: Some(true),
     }
-}
-
-fn op(id: &str, secs: i64, operation: Operation) -> Change {
-    Change {
-        external_id: id.into(),
-        source_id: format!("sys-{id}"),
-        source_updated_at: at(secs),
-        operation,
-        partial: false,
-        columns: BTreeMap::new(),
-        phones: vec![],
-        callable: None,
-    }
-}
-
-/// (data, callable) per contact id in a list of the emulator.
-fn contacts(state: &StateDump, list: &str) -> HashMap<String, (BTreeMap<String, String>, bool)> {
-    let list = state
-        .contact_lists
-        .iter()
-        .find(|l| l.list.id == list)
-        .expect("list exists");
-    list.contacts
-        .iter()
-        .map(|c| {
-            let data = c
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            (c.id.clone(), (data, c.callable))
-        })
-        .collect()
 }
 
 fn dnc_numbers(state: &StateDump) -> Vec<String> {

@@ -3,69 +3,20 @@
 //! the input; outcomes are counted; bad records are isolated; 409s never reach the user.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use super::support::*;
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, Engine, EngineOptions, GenesysSink, Operation, Outcome, Phone, RetryRules,
-    SourceBinding, SourceRules, contact_id,
+    Change, Engine, EngineOptions, Operation, Outcome, Phone, RetryRules, contact_id,
 };
-use dialsync_emulator::{
-    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
-    PhoneColumn, RunningEmulator, StateDump,
-};
+use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator};
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-const LIST: &str = "list-1";
-const DNC: &str = "dnc-1";
 const CONTACTS_ROUTE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts";
-
-fn list_fixture(contacts: Vec<FixtureContact>) -> FixtureContactList {
-    FixtureContactList {
-        id: Some(LIST.into()),
-        name: "CRM contacts".into(),
-        column_names: vec!["externalId".into(), "name".into(), "phone".into()],
-        phone_columns: vec![
-            serde_json::from_value::<PhoneColumn>(
-                serde_json::json!({"columnName": "phone", "type": "cell"}),
-            )
-            .unwrap(),
-        ],
-        contacts,
-    }
-}
-
-fn fixtures(campaign_on: bool, contacts: Vec<FixtureContact>) -> Fixtures {
-    Fixtures {
-        contact_lists: vec![list_fixture(contacts)],
-        dnc_lists: vec![FixtureDncList {
-            id: Some(DNC.into()),
-            name: "Internal DNC".into(),
-            phone_numbers: vec![],
-        }],
-        campaigns: vec![FixtureCampaign {
-            id: Some("camp-1".into()),
-            name: "Renewals".into(),
-            contact_list_id: LIST.into(),
-            campaign_status: Some(if campaign_on { "on" } else { "off" }.into()),
-            dnc_list_ids: vec![],
-            outbound_line_count: Some(5),
-            dialing_mode: None,
-        }],
-        ..Default::default()
-    }
-}
-
-async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    dialsync_emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
 
 fn client(emu: &RunningEmulator, rpm: u32) -> GenesysClient {
     let mut settings = OrgSettings::new(
@@ -99,28 +50,6 @@ fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
     }
 }
 
-fn engine(
-    dir: &tempfile::TempDir,
-    client: &GenesysClient,
-    delete_mode: DeleteMode,
-    opts: EngineOptions,
-) -> Engine {
-    let binding = SourceBinding {
-        name: "crm".into(),
-        list_id: LIST.into(),
-        sink: Arc::new(GenesysSink::new(client.clone())),
-        rules: SourceRules {
-            dnc_list_id: Some(DNC.into()),
-            delete_mode,
-        },
-    };
-    Engine::open(&dir.path().join("journal.db"), vec![binding], opts).unwrap()
-}
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
-}
-
 fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
     Change {
         external_id: id.into(),
@@ -135,42 +64,6 @@ fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
         }],
         callable: None,
     }
-}
-
-fn op(id: &str, secs: i64, operation: Operation) -> Change {
-    Change {
-        external_id: id.into(),
-        source_id: format!("sys-{id}"),
-        source_updated_at: at(secs),
-        operation,
-        partial: false,
-        columns: BTreeMap::new(),
-        phones: vec![],
-        callable: None,
-    }
-}
-
-/// (data, callable) per contact id in the emulator's list.
-fn contacts(state: &StateDump) -> HashMap<String, (BTreeMap<String, String>, bool)> {
-    let list = state
-        .contact_lists
-        .iter()
-        .find(|l| l.list.id == LIST)
-        .expect("list exists");
-    let mut out = HashMap::new();
-    for c in &list.contacts {
-        let data = c
-            .data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        assert!(
-            out.insert(c.id.clone(), (data, c.callable)).is_none(),
-            "duplicate contact {}",
-            c.id
-        );
-    }
-    out
 }
 
 async fn counts(engine: &Engine) -> BTreeMap<Outcome, u64> {
@@ -250,7 +143,7 @@ async fn faults_on_final_state_matches_the_input() {
 
     let state = emu.state();
     assert_eq!(
-        contacts(&state),
+        contacts(&state, LIST),
         expected,
         "final state equals the input's newest versions"
     );
@@ -329,7 +222,7 @@ async fn stale_superseded_and_unchanged_are_counted() {
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].row.as_ref().unwrap().data["name"], "v4");
     assert_eq!(status[0].changes.len(), 5);
-    let got = contacts(&emu.state());
+    let got = contacts(&emu.state(), LIST);
     assert_eq!(got[&contact_id(LIST, "A")].0["name"], "v4");
     emu.shutdown().await;
 }
@@ -369,7 +262,7 @@ async fn bad_records_are_isolated_and_oversize_batches_bisected() {
         bad[0].changes[0].error.as_ref().unwrap()[0]["code"],
         "cell_too_long"
     );
-    assert_eq!(contacts(&emu.state()).len(), 30);
+    assert_eq!(contacts(&emu.state(), LIST).len(), 30);
     emu.shutdown().await;
 }
 
@@ -424,7 +317,7 @@ async fn storm_of_concurrent_updates_ends_with_the_newest_values() {
             }
         }
     }
-    let got = contacts(&emu.state());
+    let got = contacts(&emu.state(), LIST);
     assert_eq!(got.len(), newest.len());
     for (id, (_, name)) in newest {
         assert_eq!(got[&contact_id(LIST, &id)].0["name"], name, "{id}");
@@ -470,7 +363,7 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle() {
             .await
             .unwrap();
         engine.run_until_idle().await.unwrap();
-        let got = contacts(&emu.state());
+        let got = contacts(&emu.state(), LIST);
         let d = got.get(&contact_id(LIST, "D"));
         assert_eq!(d.is_some(), expect_present, "{campaign_on} {mode:?}");
         if let Some((_, callable)) = d {
@@ -525,7 +418,7 @@ async fn persistent_conflicts_dead_letter_and_replay_applies() {
         "{}",
         letters[0].error
     );
-    let got = contacts(&emu.state());
+    let got = contacts(&emu.state(), LIST);
     assert_eq!(
         got[&contact_id(LIST, "FREE")].0["name"],
         "free",
@@ -539,7 +432,7 @@ async fn persistent_conflicts_dead_letter_and_replay_applies() {
     let (replayed, unknown) = engine.replay(None).await.unwrap();
     assert_eq!((replayed.len(), unknown.len()), (1, 0));
     engine.run_until_idle().await.unwrap();
-    assert_eq!(contacts(&emu.state())[&id].0["name"], "new");
+    assert_eq!(contacts(&emu.state(), LIST)[&id].0["name"], "new");
     assert!(engine.dead_letters().await.unwrap().is_empty());
     emu.shutdown().await;
 }
@@ -572,7 +465,7 @@ async fn partial_changes_merge_into_the_contact_genesys_has() {
     engine.accept("crm", vec![p, q]).await.unwrap();
     engine.run_until_idle().await.unwrap();
 
-    let got = contacts(&emu.state());
+    let got = contacts(&emu.state(), LIST);
     let (data, _) = &got[&contact_id(LIST, "P")];
     assert_eq!(data["name"], "new");
     assert_eq!(data["phone"], "+14155550177", "unchanged columns are kept");

@@ -1,0 +1,7 @@
+//! dialsync's end-to-end tests, one binary: the engine's delivery rules against the
+//! emulator, and several real `dialsync` processes on one journal.
+
+mod processes;
+mod support;
+mod sync_engine;
+mod sync_semantics;

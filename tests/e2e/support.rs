@@ -1,0 +1,165 @@
+//! What the end-to-end tests share: the emulator with the standard contact lists, the
+//! engine over a temp journal, change builders, and readers of the emulator's state; and
+//! for the process-level tests, the `dialsync` binary and its config.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use dialsync::config::DeleteMode;
+use dialsync::sync::{
+    Change, ContactSink, Engine, EngineOptions, GenesysSink, Operation, SourceBinding, SourceRules,
+};
+use dialsync_emulator::{
+    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
+    PhoneColumn, RunningEmulator, StateDump,
+};
+use dialsync_genesys::GenesysClient;
+
+/// The contact list the engine tests write.
+pub const LIST: &str = "list-1";
+/// A second list (another source's).
+pub const LIST2: &str = "list-2";
+/// The DNC list do-not-call numbers go on.
+pub const DNC: &str = "dnc-1";
+
+/// A list with the columns `externalId`, `name` and the phone column `phone`.
+pub fn list_fixture(id: &str, contacts: Vec<FixtureContact>) -> FixtureContactList {
+    FixtureContactList {
+        id: Some(id.into()),
+        name: format!("CRM contacts {id}"),
+        column_names: vec!["externalId".into(), "name".into(), "phone".into()],
+        phone_columns: vec![
+            serde_json::from_value::<PhoneColumn>(
+                serde_json::json!({"columnName": "phone", "type": "cell"}),
+            )
+            .unwrap(),
+        ],
+        contacts,
+    }
+}
+
+/// [`LIST`] (holding `contacts`) and [`LIST2`], the DNC list, and a campaign on [`LIST`]
+/// that is running or not.
+pub fn fixtures(campaign_on: bool, contacts: Vec<FixtureContact>) -> Fixtures {
+    Fixtures {
+        contact_lists: vec![list_fixture(LIST, contacts), list_fixture(LIST2, vec![])],
+        dnc_lists: vec![FixtureDncList {
+            id: Some(DNC.into()),
+            name: "Internal DNC".into(),
+            phone_numbers: vec![],
+        }],
+        campaigns: vec![FixtureCampaign {
+            id: Some("camp-1".into()),
+            name: "Renewals".into(),
+            contact_list_id: LIST.into(),
+            campaign_status: Some(if campaign_on { "on" } else { "off" }.into()),
+            dnc_list_ids: vec![],
+            outbound_line_count: Some(5),
+            dialing_mode: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// The emulator on a free loopback port.
+pub async fn emulator(config: EmulatorConfig) -> RunningEmulator {
+    dialsync_emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A source binding with the [`DNC`] list.
+pub fn binding(
+    name: &str,
+    list: &str,
+    sink: Arc<dyn ContactSink>,
+    mode: DeleteMode,
+) -> SourceBinding {
+    SourceBinding {
+        name: name.into(),
+        list_id: list.into(),
+        sink,
+        rules: SourceRules {
+            dnc_list_id: Some(DNC.into()),
+            delete_mode: mode,
+        },
+    }
+}
+
+/// An engine over `dir/journal.db` with one source, `crm`, writing [`LIST`].
+pub fn engine(
+    dir: &tempfile::TempDir,
+    client: &GenesysClient,
+    mode: DeleteMode,
+    opts: EngineOptions,
+) -> Engine {
+    let sink = Arc::new(GenesysSink::new(client.clone()));
+    Engine::open(
+        &dir.path().join("journal.db"),
+        vec![binding("crm", LIST, sink, mode)],
+        opts,
+    )
+    .unwrap()
+}
+
+/// A source time `secs` after a fixed instant.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+}
+
+/// A change without content (do-not-call, remove).
+pub fn op(id: &str, secs: i64, operation: Operation) -> Change {
+    Change {
+        external_id: id.into(),
+        source_id: format!("sys-{id}"),
+        source_updated_at: at(secs),
+        operation,
+        partial: false,
+        columns: BTreeMap::new(),
+        phones: vec![],
+        callable: None,
+    }
+}
+
+/// (data, callable) per contact id in a list of the emulator; panics on a duplicate.
+pub fn contacts(
+    state: &StateDump,
+    list: &str,
+) -> HashMap<String, (BTreeMap<String, String>, bool)> {
+    let list = state
+        .contact_lists
+        .iter()
+        .find(|l| l.list.id == list)
+        .expect("list exists");
+    let mut out = HashMap::new();
+    for c in &list.contacts {
+        let data = c
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        assert!(
+            out.insert(c.id.clone(), (data, c.callable)).is_none(),
+            "duplicate contact {}",
+            c.id
+        );
+    }
+    out
+}
+
+/// The Genesys client secret the process tests give the emulator.
+pub const SECRET_ENV: &str = "DIALSYNC_E2E_ACME_SECRET";
+
+/// The `dialsync` command (built from this package's `dialsync-e2e` binary, the same CLI
+/// as `dialsync`), run in `dir` with the emulator secret in its environment.
+pub fn dialsync(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dialsync-e2e"));
+    cmd.env(SECRET_ENV, "emulator-secret")
+        .env("DIALSYNC_HOME", dir.join("home"))
+        .env("RUST_LOG", "warn")
+        .current_dir(dir);
+    cmd
+}
