@@ -74,7 +74,9 @@ pub(crate) fn authorization(headers: &HeaderMap) -> &str {
 
 /// The token of an `Authorization: Bearer` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    authorization(headers).strip_prefix("Bearer ").map(str::trim)
+    authorization(headers)
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 /// An `application/x-www-form-urlencoded` body or query string as a map.

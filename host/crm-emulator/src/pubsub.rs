@@ -372,21 +372,22 @@ impl ChangeEvents {
                 top[*p] = ms;
             }
         }
-        let bitmaps = |top: &mut Vec<usize>, nested: &std::collections::BTreeMap<usize, Vec<usize>>| {
-            let mut out = Vec::new();
-            if !top.is_empty() || !nested.is_empty() {
-                top.sort_unstable();
-                out.push(if top.is_empty() {
-                    "0x00".to_owned()
-                } else {
-                    bitmap(top)
-                });
-            }
-            for (parent, kids) in nested {
-                out.push(format!("{parent}-{}", bitmap(kids)));
-            }
-            out
-        };
+        let bitmaps =
+            |top: &mut Vec<usize>, nested: &std::collections::BTreeMap<usize, Vec<usize>>| {
+                let mut out = Vec::new();
+                if !top.is_empty() || !nested.is_empty() {
+                    top.sort_unstable();
+                    out.push(if top.is_empty() {
+                        "0x00".to_owned()
+                    } else {
+                        bitmap(top)
+                    });
+                }
+                for (parent, kids) in nested {
+                    out.push(format!("{parent}-{}", bitmap(kids)));
+                }
+                out
+            };
         let changed_fields = bitmaps(&mut changed, &sub_changed);
         let nulled_fields = bitmaps(&mut nulled, &sub_nulled);
         let header = Avro::Record(vec![
@@ -399,7 +400,10 @@ impl ChangeEvents {
                     kind.to_owned(),
                 ),
             ),
-            ("changeOrigin".into(), Avro::String("com/salesforce/api/rest/62.0".into())),
+            (
+                "changeOrigin".into(),
+                Avro::String("com/salesforce/api/rest/62.0".into()),
+            ),
             (
                 "transactionKey".into(),
                 Avro::String(format!("0001b7e1-{commit:012x}-emulator")),
@@ -407,7 +411,10 @@ impl ChangeEvents {
             ("sequenceNumber".into(), Avro::Int(1)),
             ("commitTimestamp".into(), Avro::Long(at_ms)),
             ("commitNumber".into(), Avro::Long(commit as i64)),
-            ("commitUser".into(), Avro::String("005Dn000000001AAA".into())),
+            (
+                "commitUser".into(),
+                Avro::String("005Dn000000001AAA".into()),
+            ),
             ("nulledFields".into(), strings(nulled_fields)),
             ("diffFields".into(), strings([])),
             ("changedFields".into(), strings(changed_fields)),
@@ -471,7 +478,9 @@ impl PubSubService {
             ));
         }
         if get("tenantid") != Some(self.org_id.as_str()) {
-            return Err(Status::unauthenticated("tenantid does not match the session's org"));
+            return Err(Status::unauthenticated(
+                "tenantid does not match the session's org",
+            ));
         }
         Ok(())
     }
@@ -545,21 +554,27 @@ impl PubSub for PubSubService {
         &self,
         _req: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        Err(Status::unimplemented("the emulator does not accept publishing"))
+        Err(Status::unimplemented(
+            "the emulator does not accept publishing",
+        ))
     }
 
     async fn publish_stream(
         &self,
         _req: Request<Streaming<PublishRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
-        Err(Status::unimplemented("the emulator does not accept publishing"))
+        Err(Status::unimplemented(
+            "the emulator does not accept publishing",
+        ))
     }
 
     async fn managed_subscribe(
         &self,
         _req: Request<Streaming<ManagedFetchRequest>>,
     ) -> Result<Response<Self::ManagedSubscribeStream>, Status> {
-        Err(Status::unimplemented("managed subscriptions are not emulated"))
+        Err(Status::unimplemented(
+            "managed subscriptions are not emulated",
+        ))
     }
 }
 

@@ -273,9 +273,12 @@ impl SalesforceEmulator {
         } else {
             Change::Update(&changed)
         };
-        self.shared
-            .events
-            .publish(object, std::slice::from_ref(&id), change, at.timestamp_millis());
+        self.shared.events.publish(
+            object,
+            std::slice::from_ref(&id),
+            change,
+            at.timestamp_millis(),
+        );
         id
     }
 
@@ -314,10 +317,22 @@ impl SalesforceEmulator {
         let at = at.unwrap_or_else(Utc::now);
         r.insert("IsDeleted".into(), json!(true));
         r.insert("SystemModstamp".into(), json!(sf_datetime(at)));
-        self.shared
-            .events
-            .publish(object, &[id.to_owned()], Change::Delete, at.timestamp_millis());
+        self.shared.events.publish(
+            object,
+            &[id.to_owned()],
+            Change::Delete,
+            at.timestamp_millis(),
+        );
         true
+    }
+
+    /// Whether the record is in the Recycle Bin.
+    pub fn is_deleted(&self, object: &str, id: &str) -> bool {
+        self.inner()
+            .objects
+            .get(object)
+            .and_then(|o| o.get(id))
+            .is_some_and(|r| r.get("IsDeleted") == Some(&json!(true)))
     }
 
     /// An object's records by Id (deleted ones included).

@@ -115,7 +115,9 @@ async fn main() {
         let at = store
             .get("sf", CONTACT_TOPIC)
             .expect("checkpoint")
-            .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8-byte replay id")));
+            .map_or(0, |b| {
+                u64::from_be_bytes(b.try_into().expect("8-byte replay id"))
+            });
         if at >= events {
             break;
         }
@@ -129,6 +131,9 @@ async fn main() {
     assert_eq!(progress.counts.accepted as u64, events, "{progress:?}");
     println!("| events | batch | seconds | events/s |");
     println!("|---:|---:|---:|---:|");
-    println!("| {events} | 100 | {secs:.2} | {:.0} |", events as f64 / secs);
+    println!(
+        "| {events} | 100 | {secs:.2} | {:.0} |",
+        events as f64 / secs
+    );
     sf.shutdown().await;
 }

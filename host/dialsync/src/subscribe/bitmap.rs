@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(positions("0x1").unwrap(), [0]);
         assert_eq!(positions("0x100").unwrap(), [8]);
         assert_eq!(positions("0x05").unwrap(), [0, 2]);
-        assert_eq!(positions("0x650004E0").unwrap(), [5, 6, 7, 10, 24, 26, 29, 30]);
+        assert_eq!(
+            positions("0x650004E0").unwrap(),
+            [5, 6, 7, 10, 24, 26, 29, 30]
+        );
         assert_eq!(positions("0x").unwrap(), Vec::<usize>::new());
         assert!(positions("650004E0").is_err());
         assert!(positions("0xZZ").is_err());

@@ -114,6 +114,8 @@ pub struct Decoded {
     pub entity: String,
     /// `commitTimestamp` (epoch ms).
     pub commit_ms: i64,
+    /// `recordIds`.
+    pub ids: Vec<String>,
     /// What to do.
     pub action: Action,
 }
@@ -129,7 +131,12 @@ fn to_json(v: apache_avro::types::Value) -> Result<Value, String> {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -177,7 +184,10 @@ pub fn decode(
         reason,
     };
     let Some(Value::Object(mut header)) = fields.remove("ChangeEventHeader") else {
-        return Err(header_err("", "the event has no ChangeEventHeader record".into()));
+        return Err(header_err(
+            "",
+            "the event has no ChangeEventHeader record".into(),
+        ));
     };
     let text = |h: &Map<String, Value>, k: &str| {
         h.get(k)
@@ -214,11 +224,11 @@ pub fn decode(
     let action = match change_type.as_str() {
         "GAP_OVERFLOW" => Action::Resync,
         t if t.starts_with("GAP_") || t == "UNDELETE" => Action::Refetch {
-            ids,
+            ids: ids.clone(),
             deleted: t == "GAP_DELETE",
         },
         "UPDATE" if !decoded["diffFields"].is_empty() => Action::Refetch {
-            ids,
+            ids: ids.clone(),
             deleted: false,
         },
         t => {
@@ -242,6 +252,7 @@ pub fn decode(
         change_type,
         entity,
         commit_ms,
+        ids,
         action,
     })
 }

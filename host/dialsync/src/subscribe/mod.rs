@@ -111,10 +111,12 @@ impl Subscription {
     /// Checks `[sources.<source>.subscribe]` and builds its REST client (the secret
     /// from the environment); errors name the key.
     pub fn new(source: &str, config: &SubscribeConfig) -> Result<Self, CrmError> {
-        config.validate(source).map_err(|message| CrmError::Config {
-            key: format!("sources.{source}.subscribe"),
-            message,
-        })?;
+        config
+            .validate(source)
+            .map_err(|message| CrmError::Config {
+                key: format!("sources.{source}.subscribe"),
+                message,
+            })?;
         http::secret_env(
             &format!("sources.{source}.subscribe.client_secret_env"),
             Some(&config.client_secret_env),
@@ -184,6 +186,9 @@ pub struct Progress {
     pub refetched: u64,
     /// `GAP_OVERFLOW` re-reads.
     pub resyncs: u64,
+    /// Events not handed on because a re-fetch already read a newer state of their
+    /// records.
+    pub covered: u64,
     /// What the plugin and journal made of the records.
     pub counts: IngestCounts,
 }
@@ -197,6 +202,11 @@ struct Runner<'a> {
     progress: Progress,
     /// Ask for a new token on the next connect (the last one was refused).
     refresh: bool,
+    /// Records re-fetched ahead of the stream: Id → the `SystemModstamp` (epoch ms)
+    /// read. A later event for the record committed at or before it is already in that
+    /// state and is not handed on (an older partial change after a full re-read would
+    /// only be stale, or refused after a delete). Entries go once the stream passes them.
+    covered: std::collections::HashMap<String, i64>,
 }
 
 /// Runs `source`'s subscription until `stop` turns true, reconnecting with backoff
@@ -223,6 +233,7 @@ pub async fn run(
         schemas: SchemaCache::default(),
         progress: Progress::default(),
         refresh: false,
+        covered: Default::default(),
     };
     let (min, max) = (
         Duration::from_millis(sub.config.reconnect_min_ms),
@@ -410,10 +421,13 @@ impl Runner<'_> {
                     .into_inner();
                 self.schemas.insert(&pe.schema_id, &info.schema_json)?;
             }
-            let schema = self.schemas.get(&pe.schema_id).ok_or_else(|| EventError::Schema {
-                schema_id: pe.schema_id.clone(),
-                message: "missing from the cache".into(),
-            })?;
+            let schema = self
+                .schemas
+                .get(&pe.schema_id)
+                .ok_or_else(|| EventError::Schema {
+                    schema_id: pe.schema_id.clone(),
+                    message: "missing from the cache".into(),
+                })?;
             match event::decode(topic, &pe.schema_id, schema, &ev.replay_id, &pe.payload) {
                 Ok(d) => decoded.push(d),
                 Err(e) => self.undecodable(&ev.replay_id, &e.to_string()),
@@ -427,11 +441,24 @@ impl Runner<'_> {
         let dups = (keys.len() - decoded.len()) as u64;
         self.progress.duplicates += dups;
         if dups > 0 {
-            tracing::info!(source, duplicates = dups, "Pub/Sub events already handled were dropped");
+            tracing::info!(
+                source,
+                duplicates = dups,
+                "Pub/Sub events already handled were dropped"
+            );
         }
         let mut records: Vec<Value> = Vec::with_capacity(decoded.len());
         let object = self.sub.client.object.clone();
         for d in &decoded {
+            self.covered.retain(|_, stamp| *stamp >= d.commit_ms);
+            let covered = !d.ids.is_empty()
+                && d.ids
+                    .iter()
+                    .all(|id| self.covered.get(id).is_some_and(|s| *s >= d.commit_ms));
+            if covered {
+                self.progress.covered += 1;
+                continue;
+            }
             match &d.action {
                 Action::Map(envelope) => records.push(envelope.clone()),
                 Action::Refetch { ids, deleted } if d.entity == object => {
@@ -447,12 +474,24 @@ impl Runner<'_> {
                     .await?;
                     tracing::info!(source, change_type = %d.change_type, ids = ids.len(), fetched = fetched.len(), "re-fetched the records a change event named");
                     self.progress.refetched += fetched.len() as u64;
+                    for r in &fetched {
+                        if let (Some(id), Some(stamp)) = (
+                            r.get("Id").and_then(Value::as_str),
+                            r.get("SystemModstamp")
+                                .and_then(Value::as_str)
+                                .and_then(stamp_ms),
+                        ) {
+                            self.covered.insert(id.to_owned(), stamp);
+                        }
+                    }
                     records.extend(fetched);
                 }
                 Action::Resync if d.entity == object => {
                     self.resync(d.commit_ms).await?;
                 }
-                _ => tracing::info!(source, entity = %d.entity, change_type = %d.change_type, "a change event for another object was skipped"),
+                _ => {
+                    tracing::info!(source, entity = %d.entity, change_type = %d.change_type, "a change event for another object was skipped")
+                }
             }
         }
         let counts = ingest(self.state, self.src, &records).await?;
@@ -489,7 +528,12 @@ impl Runner<'_> {
                 ingest(state, src, &rows).await
             })
             .await?;
-        tracing::info!(source = self.name(), from, read, "GAP_OVERFLOW: re-read the object's recent changes");
+        tracing::info!(
+            source = self.name(),
+            from,
+            read,
+            "GAP_OVERFLOW: re-read the object's recent changes"
+        );
         self.progress.resyncs += 1;
         self.progress.refetched += read as u64;
         self.progress.counts += counts;
@@ -507,6 +551,13 @@ impl Runner<'_> {
         metrics::counter!("dialsync_pubsub_undecodable_total", "source" => self.name().to_owned())
             .increment(1);
     }
+}
+
+/// A REST datetime (`2026-10-09T12:01:57.000+0000`) in epoch ms.
+fn stamp_ms(t: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 fn now_ms() -> i64 {
@@ -527,8 +578,12 @@ pub fn spawn(
             let (state, name, stop) = (state.clone(), name.clone(), stop.clone());
             tokio::spawn(async move {
                 match run(state, &name, stop).await {
-                    Ok(p) => tracing::info!(source = %name, progress = ?p, "Pub/Sub subscriber stopped"),
-                    Err(e) => tracing::error!(source = %name, error = %e, "Pub/Sub subscriber stopped"),
+                    Ok(p) => {
+                        tracing::info!(source = %name, progress = ?p, "Pub/Sub subscriber stopped")
+                    }
+                    Err(e) => {
+                        tracing::error!(source = %name, error = %e, "Pub/Sub subscriber stopped")
+                    }
                 }
             })
         })

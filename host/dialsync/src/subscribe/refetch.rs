@@ -17,9 +17,11 @@ use tokio::time::Instant;
 use crate::pull::CrmError;
 use crate::pull::salesforce::SalesforceClient;
 
+/// One org's next free request slot.
+type Slot = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
 /// Next free request slot per org id.
-static SLOTS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>> =
-    LazyLock::new(Default::default);
+static SLOTS: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
 
 /// Waits for `org`'s next request slot at `per_second` requests per second.
 pub async fn acquire(org: &str, per_second: f64) {

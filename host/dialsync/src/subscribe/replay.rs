@@ -142,7 +142,13 @@ mod tests {
         assert_eq!(store.get("sf", "/data/ContactChangeEvent").unwrap(), None);
         let keys = vec!["tx1/1".to_owned(), "tx1/2".to_owned()];
         store
-            .commit("sf", "/data/ContactChangeEvent", &[0, 0, 0, 7], &keys, 1_000)
+            .commit(
+                "sf",
+                "/data/ContactChangeEvent",
+                &[0, 0, 0, 7],
+                &keys,
+                1_000,
+            )
             .unwrap();
         drop(store);
         let store = ReplayStore::open(&path).unwrap();
@@ -157,7 +163,13 @@ mod tests {
         );
         assert!(store.seen("other", &asked).unwrap().is_empty());
         store
-            .commit("sf", "/data/ContactChangeEvent", &[8], &[], 1_000 + KEEP_KEYS_MS + 1)
+            .commit(
+                "sf",
+                "/data/ContactChangeEvent",
+                &[8],
+                &[],
+                1_000 + KEEP_KEYS_MS + 1,
+            )
             .unwrap();
         assert!(store.seen("sf", &asked).unwrap().is_empty());
     }

@@ -89,7 +89,10 @@ impl SubscribeConfig {
         }
         let tail = self.topic.rsplit('/').next().unwrap_or_default();
         tail.strip_suffix("ChangeEvent")
-            .map(|o| o.strip_suffix("__").map_or(o.to_owned(), |c| format!("{c}__c")))
+            .map(|o| {
+                o.strip_suffix("__")
+                    .map_or(o.to_owned(), |c| format!("{c}__c"))
+            })
             .unwrap_or_else(|| "Contact".to_owned())
     }
 
