@@ -7,7 +7,8 @@
 //! Bounded: 10,000 events (5,000 creates, 5,000 partial updates), batches of 100
 //! (`num_requested`), one run.
 //!
-//! Run: `cargo bench -p dialsync --bench pubsub`
+//! Run: `cargo bench -p dialsync --bench pubsub --profile dev` (or without `--profile dev`
+//! for an optimised build)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
