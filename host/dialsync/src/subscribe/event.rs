@@ -288,3 +288,139 @@ fn changed_only(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apache_avro::types::Value as Avro;
+    use dialsync_crm_emulator::pubsub::{CONTACT_CHANGE_EVENT_SCHEMA, CONTACT_SCHEMA_ID};
+
+    fn opt(v: Option<Avro>) -> Avro {
+        match v {
+            Some(v) => Avro::Union(1, Box::new(v)),
+            None => Avro::Union(0, Box::new(Avro::Null)),
+        }
+    }
+
+    fn strings(v: &[&str]) -> Avro {
+        Avro::Array(v.iter().map(|s| Avro::String((*s).into())).collect())
+    }
+
+    /// An UPDATE of Contact `003…` as the Pub/Sub API sends it: every field present,
+    /// unchanged ones null; `LastName` (Name, position 2, sub-field 2) and `Phone`
+    /// (position 4, cleared) changed, plus `LastModifiedDate` (position 16).
+    fn update_payload(schema: &Schema) -> Vec<u8> {
+        let Schema::Record(record) = schema else {
+            unreachable!()
+        };
+        let header = Avro::Record(vec![
+            ("entityName".into(), Avro::String("Contact".into())),
+            ("recordIds".into(), strings(&["003Dn0000000001IAA"])),
+            ("changeType".into(), Avro::Enum(1, "UPDATE".into())),
+            (
+                "changeOrigin".into(),
+                Avro::String("com/salesforce/api/rest/62.0".into()),
+            ),
+            ("transactionKey".into(), Avro::String("tx-1".into())),
+            ("sequenceNumber".into(), Avro::Int(1)),
+            ("commitTimestamp".into(), Avro::Long(1_796_029_200_000)),
+            ("commitNumber".into(), Avro::Long(7)),
+            (
+                "commitUser".into(),
+                Avro::String("005Dn000000001AAA".into()),
+            ),
+            ("nulledFields".into(), strings(&["0x10"])),
+            ("diffFields".into(), strings(&[])),
+            ("changedFields".into(), strings(&["0x010010", "2-0x04"])),
+        ]);
+        let mut values = Vec::new();
+        for (pos, f) in record.fields.iter().enumerate() {
+            let v = match f.name.as_str() {
+                "ChangeEventHeader" => header.clone(),
+                "Name" => opt(Some(Avro::Record(
+                    [
+                        "Salutation",
+                        "FirstName",
+                        "LastName",
+                        "MiddleName",
+                        "InformalName",
+                        "Suffix",
+                    ]
+                    .iter()
+                    .map(|n| {
+                        let v = (*n == "LastName").then(|| Avro::String("Newname".into()));
+                        ((*n).to_owned(), opt(v))
+                    })
+                    .collect(),
+                ))),
+                "LastModifiedDate" => opt(Some(Avro::Long(1_796_029_200_000))),
+                _ => opt(None),
+            };
+            assert!(pos == 0 || matches!(v, Avro::Union(..)));
+            values.push((f.name.clone(), v));
+        }
+        apache_avro::to_avro_datum(schema, Avro::Record(values)).unwrap()
+    }
+
+    #[test]
+    fn an_update_carries_only_its_changed_fields_and_nulls_are_not_clears() {
+        let mut cache = SchemaCache::default();
+        let schema = cache
+            .insert(CONTACT_SCHEMA_ID, CONTACT_CHANGE_EVENT_SCHEMA)
+            .unwrap()
+            .clone();
+        let payload = update_payload(&schema);
+        let d = decode(
+            "/data/ContactChangeEvent",
+            CONTACT_SCHEMA_ID,
+            &schema,
+            &7u64.to_be_bytes(),
+            &payload,
+        )
+        .unwrap();
+        assert_eq!(d.key, "tx-1/1");
+        assert_eq!(d.change_type, "UPDATE");
+        assert_eq!(d.ids, ["003Dn0000000001IAA"]);
+        let Action::Map(envelope) = d.action else {
+            panic!("an UPDATE is mapped: {:?}", d.action)
+        };
+        assert_eq!(envelope["data"]["event"]["replayId"], 7);
+        let p = &envelope["data"]["payload"];
+        let header = &p["ChangeEventHeader"];
+        assert_eq!(
+            header["changedFields"],
+            json!(["Phone", "LastModifiedDate", "Name.LastName"])
+        );
+        assert_eq!(header["nulledFields"], json!(["Phone"]));
+        // Only the changed fields: the cleared Phone as null, LastName inside Name;
+        // Email, MobilePhone, FirstName (null = unchanged) are absent.
+        assert_eq!(p["Name"], json!({"LastName": "Newname"}));
+        assert_eq!(p.get("Phone"), Some(&Value::Null));
+        for absent in ["Email", "MobilePhone", "Title", "DoNotCall", "AccountId"] {
+            assert!(p.get(absent).is_none(), "{absent} must not be sent: {p}");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_names_the_event_and_schema() {
+        let mut cache = SchemaCache::default();
+        let schema = cache
+            .insert(CONTACT_SCHEMA_ID, CONTACT_CHANGE_EVENT_SCHEMA)
+            .unwrap()
+            .clone();
+        let e = decode(
+            "/data/ContactChangeEvent",
+            "s1",
+            &schema,
+            &[0, 9],
+            &[0xff, 0x01],
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("event 0009") && text.contains("schema s1"),
+            "{text}"
+        );
+        assert!(cache.insert("bad", r#"{"type": "string"}"#).is_err());
+    }
+}
