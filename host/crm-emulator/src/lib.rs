@@ -10,10 +10,15 @@
 //!   `access_token` + `instance_url`), `GET /services/data/vXX.X/sobjects/{object}/{id}`,
 //!   and `query` / `queryAll` (a SOQL subset) paged by `nextRecordsUrl`, with deleted
 //!   records (`IsDeleted: true`) visible through `queryAll` only.
+//! - [`pubsub`]: the Salesforce Pub/Sub API (gRPC): `GetTopic`, `GetSchema` and
+//!   `Subscribe` with flow control and replay presets, serving Avro Change Data Capture
+//!   events for the org's Contact changes, with GAP/overflow injection and stream drops.
 //!
 //! Wire formats follow the vendors' documentation; each module names its sources.
 
+mod access;
 pub mod faults;
+pub mod pubsub;
 pub mod salesforce;
 pub mod server;
 pub mod servicenow;

@@ -21,11 +21,17 @@
 //! - A missing or unknown bearer token → 401 `[{"message": "Session expired or invalid",
 //!   "errorCode": "INVALID_SESSION_ID"}]`.
 //!
+//! Every change to a Contact also publishes its Change Data Capture event on the org's
+//! Pub/Sub API (see [`crate::pubsub`]), served on a second port by
+//! [`SalesforceEmulator::start`].
+//!
 //! Control API: `POST /_emulator/sobjects/{object}` (upsert; JSON object),
-//! `DELETE /_emulator/sobjects/{object}/{id}`, `PUT /_emulator/faults`,
+//! `DELETE /_emulator/sobjects/{object}/{id}`,
+//! `POST /_emulator/sobjects/{object}/{id}/undelete`, `PUT /_emulator/faults`,
+//! `PUT /_emulator/pubsub/faults`, `POST /_emulator/pubsub/overflow/{object}`,
 //! `GET /_emulator/stats`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +45,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
-use crate::faults::{FaultState, Faults};
+use crate::access::{self, Gate};
+use crate::faults::Faults;
+use crate::pubsub::{Change, ChangeEvents, PubSubFaults, PubSubService};
 use crate::server::{CrmEmulatorError, Running};
 
 /// Credentials and behaviour of an emulated org.
@@ -88,17 +96,16 @@ struct Cursor {
 
 struct Inner {
     objects: BTreeMap<String, BTreeMap<String, Record>>,
-    tokens: HashSet<String>,
     cursors: HashMap<String, Cursor>,
     rng: SmallRng,
     next_id: u64,
-    api_requests: u64,
 }
 
 struct Shared {
     config: SalesforceConfig,
     inner: Mutex<Inner>,
-    faults: FaultState,
+    gate: Gate,
+    events: Arc<ChangeEvents>,
 }
 
 /// An emulated org (cheap to clone; clones share state).
@@ -112,6 +119,7 @@ pub struct RunningSalesforce {
     /// The org (records, faults).
     pub emulator: SalesforceEmulator,
     running: Running,
+    pubsub: Running,
 }
 
 impl RunningSalesforce {
@@ -119,9 +127,14 @@ impl RunningSalesforce {
     pub fn base_url(&self) -> String {
         self.running.base_url()
     }
+    /// `http://127.0.0.1:PORT` of the Pub/Sub API (gRPC over cleartext HTTP/2).
+    pub fn pubsub_url(&self) -> String {
+        self.pubsub.base_url()
+    }
     /// Stops serving.
     pub async fn shutdown(self) {
-        self.running.shutdown().await
+        self.running.shutdown().await;
+        self.pubsub.shutdown().await;
     }
 }
 
@@ -165,24 +178,55 @@ impl SalesforceEmulator {
                 config,
                 inner: Mutex::new(Inner {
                     objects: BTreeMap::new(),
-                    tokens: HashSet::new(),
                     cursors: HashMap::new(),
                     rng: SmallRng::seed_from_u64(seed),
                     next_id: 1,
-                    api_requests: 0,
                 }),
-                faults: FaultState::new(seed ^ 0x5f),
+                gate: Gate::new(seed ^ 0x5f),
+                events: Arc::new(ChangeEvents::new()),
             }),
         }
     }
 
-    /// Serves the org on `addr` (port 0 picks one).
+    /// Serves the org's REST API on `addr` (port 0 picks one) and its Pub/Sub API on
+    /// another port of the same host.
     pub async fn start(self, addr: SocketAddr) -> Result<RunningSalesforce, CrmEmulatorError> {
         let running = Running::serve(self.router(), addr).await?;
+        let grpc = tonic::service::Routes::new(self.pubsub_service().server()).into_axum_router();
+        let pubsub = Running::serve(grpc, SocketAddr::new(addr.ip(), 0)).await?;
         Ok(RunningSalesforce {
             emulator: self,
             running,
+            pubsub,
         })
+    }
+
+    fn pubsub_service(&self) -> PubSubService {
+        let me = self.clone();
+        PubSubService {
+            events: self.shared.events.clone(),
+            org_id: self.shared.config.org_id.clone(),
+            tokens: Arc::new(move |t: &str| me.shared.gate.valid(t)),
+        }
+    }
+
+    /// Replaces the Pub/Sub fault settings.
+    pub fn set_pubsub_faults(&self, faults: PubSubFaults) {
+        self.shared.events.set_faults(faults);
+    }
+
+    /// Publishes a `GAP_OVERFLOW` change event for `object` (as Salesforce does for the
+    /// changes of a transaction beyond its first 100,000), committed at `at`.
+    pub fn publish_overflow(&self, object: &str, at: Option<DateTime<Utc>>) {
+        let at = at.unwrap_or_else(Utc::now);
+        self.shared
+            .events
+            .publish_overflow(object, at.timestamp_millis());
+    }
+
+    /// Change events published so far.
+    pub fn published_events(&self) -> usize {
+        self.shared.events.len()
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -204,21 +248,60 @@ impl SalesforceEmulator {
                 id18(&format!("{prefix}Dn{n:010}"))
             }
         };
-        let stamp = sf_datetime(at.unwrap_or_else(Utc::now));
+        let at = at.unwrap_or_else(Utc::now);
+        let stamp = sf_datetime(at);
         let record = inner
             .objects
             .entry(object.to_owned())
             .or_default()
             .entry(id.clone())
             .or_default();
+        let created = record.is_empty();
+        let mut changed = Map::new();
         for (k, v) in fields {
+            if created || record.get(&k) != Some(&v) {
+                changed.insert(k.clone(), v.clone());
+            }
             record.insert(k, v);
         }
         record.insert("Id".into(), json!(id));
         record.insert("IsDeleted".into(), json!(false));
         record.insert("SystemModstamp".into(), json!(stamp));
         record.insert("LastModifiedDate".into(), json!(stamp));
+        let change = if created {
+            Change::Create(record)
+        } else {
+            Change::Update(&changed)
+        };
+        self.shared.events.publish(
+            object,
+            std::slice::from_ref(&id),
+            change,
+            at.timestamp_millis(),
+        );
         id
+    }
+
+    /// Restores a record from the Recycle Bin (`IsDeleted` false, `SystemModstamp` =
+    /// `at`), publishing an `UNDELETE` event. Returns whether it was deleted.
+    pub fn undelete(&self, object: &str, id: &str, at: Option<DateTime<Utc>>) -> bool {
+        let mut inner = self.inner();
+        let Some(r) = inner.objects.get_mut(object).and_then(|o| o.get_mut(id)) else {
+            return false;
+        };
+        if r.get("IsDeleted") != Some(&json!(true)) {
+            return false;
+        }
+        let at = at.unwrap_or_else(Utc::now);
+        r.insert("IsDeleted".into(), json!(false));
+        r.insert("SystemModstamp".into(), json!(sf_datetime(at)));
+        self.shared.events.publish(
+            object,
+            &[id.to_owned()],
+            Change::Undelete,
+            at.timestamp_millis(),
+        );
+        true
     }
 
     /// Moves a record to the Recycle Bin (`IsDeleted` true, `SystemModstamp` = `at`).
@@ -231,10 +314,25 @@ impl SalesforceEmulator {
         if r.get("IsDeleted") == Some(&json!(true)) {
             return false;
         }
-        let stamp = sf_datetime(at.unwrap_or_else(Utc::now));
+        let at = at.unwrap_or_else(Utc::now);
         r.insert("IsDeleted".into(), json!(true));
-        r.insert("SystemModstamp".into(), json!(stamp));
+        r.insert("SystemModstamp".into(), json!(sf_datetime(at)));
+        self.shared.events.publish(
+            object,
+            &[id.to_owned()],
+            Change::Delete,
+            at.timestamp_millis(),
+        );
         true
+    }
+
+    /// Whether the record is in the Recycle Bin.
+    pub fn is_deleted(&self, object: &str, id: &str) -> bool {
+        self.inner()
+            .objects
+            .get(object)
+            .and_then(|o| o.get(id))
+            .is_some_and(|r| r.get("IsDeleted") == Some(&json!(true)))
     }
 
     /// An object's records by Id (deleted ones included).
@@ -248,12 +346,12 @@ impl SalesforceEmulator {
 
     /// Replaces the fault settings.
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
-        self.shared.faults.set(faults)
+        self.shared.gate.set_faults(faults)
     }
 
     /// REST requests answered so far (including refused ones).
     pub fn api_requests(&self) -> u64 {
-        self.inner().api_requests
+        self.shared.gate.requests()
     }
 
     /// The axum app: OAuth, REST API, control API.
@@ -270,6 +368,15 @@ impl SalesforceEmulator {
             .route("/services/data/{version}/queryAll/{cursor}", get(more))
             .route("/_emulator/sobjects/{object}", post(control_upsert))
             .route("/_emulator/sobjects/{object}/{id}", delete(control_delete))
+            .route(
+                "/_emulator/sobjects/{object}/{id}/undelete",
+                post(control_undelete),
+            )
+            .route("/_emulator/pubsub/faults", put(control_pubsub_faults))
+            .route(
+                "/_emulator/pubsub/overflow/{object}",
+                post(control_overflow),
+            )
             .route("/_emulator/faults", put(control_faults))
             .route("/_emulator/stats", get(control_stats))
             .with_state(self.clone())
@@ -277,18 +384,11 @@ impl SalesforceEmulator {
 
     /// Auth and faults for one API request: `Some(answer)` refuses it.
     fn gate(&self, headers: &HeaderMap) -> Option<Response> {
-        self.inner().api_requests += 1;
-        if let Some(status) = self.shared.faults.draw() {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if let Some(status) = self.shared.gate.fault() {
             return Some(sf_error(status, "SERVER_UNAVAILABLE", "injected fault"));
         }
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match token {
-            Some(t) if self.inner().tokens.contains(t) => None,
+        match access::bearer(headers) {
+            Some(t) if self.shared.gate.valid(t) => None,
             _ => Some(sf_error(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_SESSION_ID",
@@ -311,9 +411,7 @@ async fn token(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form = access::form(&body);
     let cfg = &emu.shared.config;
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return (
@@ -336,16 +434,12 @@ async fn token(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
     let instance = format!("http://{host}");
-    let access = {
-        let mut inner = emu.inner();
-        let t = format!(
-            "{}!{:032x}",
-            &cfg.org_id[..15.min(cfg.org_id.len())],
-            inner.rng.random::<u128>()
-        );
-        inner.tokens.insert(t.clone());
-        t
-    };
+    let access = format!(
+        "{}!{:032x}",
+        &cfg.org_id[..15.min(cfg.org_id.len())],
+        emu.inner().rng.random::<u128>()
+    );
+    emu.shared.gate.issue(&access);
     Json(json!({
         "access_token": access,
         "signature": "emulator-signature",
@@ -678,9 +772,7 @@ async fn run_query(
     if let Some(r) = emu.gate(&headers) {
         return r;
     }
-    let q = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.into_owned());
+    let q = access::form(raw.as_deref().unwrap_or("")).remove("q");
     let Some(q) = q else {
         return sf_error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "missing q");
     };
@@ -725,9 +817,9 @@ fn page(
     size: usize,
 ) -> Response {
     let total = all.len();
-    let end = (offset + size).min(total);
-    let records: Vec<Value> = all[offset.min(total)..end].to_vec();
-    let done = end >= total;
+    let (rows, done) = access::window(total, offset, size);
+    let end = rows.end;
+    let records: Vec<Value> = all[rows].to_vec();
     let mut body = json!({"totalSize": total, "done": done, "records": records});
     if !done {
         let cursor = {
@@ -795,6 +887,33 @@ async fn control_delete(
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+async fn control_undelete(
+    State(emu): State<SalesforceEmulator>,
+    Path((object, id)): Path<(String, String)>,
+) -> StatusCode {
+    if emu.undelete(&object, &id, None) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn control_pubsub_faults(
+    State(emu): State<SalesforceEmulator>,
+    Json(faults): Json<PubSubFaults>,
+) -> StatusCode {
+    emu.set_pubsub_faults(faults);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_overflow(
+    State(emu): State<SalesforceEmulator>,
+    Path(object): Path<String>,
+) -> StatusCode {
+    emu.publish_overflow(&object, None);
+    StatusCode::NO_CONTENT
 }
 
 async fn control_faults(

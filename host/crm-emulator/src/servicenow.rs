@@ -36,7 +36,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
-use crate::faults::{FaultState, Faults};
+use crate::access::{self, Gate};
+use crate::faults::Faults;
 use crate::server::{CrmEmulatorError, Running};
 
 /// The table deleted records are listed in.
@@ -83,15 +84,13 @@ type Record = Map<String, Value>;
 
 struct Inner {
     tables: BTreeMap<String, BTreeMap<String, Record>>,
-    tokens: HashSet<String>,
     rng: SmallRng,
-    api_requests: u64,
 }
 
 struct Shared {
     config: ServiceNowConfig,
     inner: Mutex<Inner>,
-    faults: FaultState,
+    gate: Gate,
 }
 
 /// An emulated instance (cheap to clone; clones share state).
@@ -127,11 +126,9 @@ impl ServiceNowEmulator {
                 config,
                 inner: Mutex::new(Inner {
                     tables: BTreeMap::new(),
-                    tokens: HashSet::new(),
                     rng: SmallRng::seed_from_u64(seed),
-                    api_requests: 0,
                 }),
-                faults: FaultState::new(seed ^ 0x5e),
+                gate: Gate::new(seed ^ 0x5e),
             }),
         }
     }
@@ -237,12 +234,12 @@ impl ServiceNowEmulator {
 
     /// Replaces the fault settings.
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
-        self.shared.faults.set(faults)
+        self.shared.gate.set_faults(faults)
     }
 
     /// Table API requests answered so far (including refused ones).
     pub fn api_requests(&self) -> u64 {
-        self.inner().api_requests
+        self.shared.gate.requests()
     }
 
     /// The axum app: OAuth, Table API, control API.
@@ -265,19 +262,14 @@ impl ServiceNowEmulator {
 
     /// Auth and faults for one API request: `Some(answer)` refuses it.
     fn gate(&self, headers: &HeaderMap) -> Option<Response> {
-        self.inner().api_requests += 1;
-        if let Some(status) = self.shared.faults.draw() {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if let Some(status) = self.shared.gate.fault() {
             return Some(sn_error(
                 status,
                 "Injected fault",
                 "the emulator was told to fail this request",
             ));
         }
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let auth = access::authorization(headers);
         let ok = if let Some(b64) = auth.strip_prefix("Basic ") {
             let expected = format!(
                 "{}:{}",
@@ -286,8 +278,8 @@ impl ServiceNowEmulator {
             base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .is_ok_and(|d| d == expected.as_bytes())
-        } else if let Some(token) = auth.strip_prefix("Bearer ") {
-            self.inner().tokens.contains(token.trim())
+        } else if let Some(token) = access::bearer(headers) {
+            self.shared.gate.valid(token)
         } else {
             false
         };
@@ -316,9 +308,7 @@ fn sn_error(status: StatusCode, message: &str, detail: &str) -> Response {
 }
 
 async fn token(State(emu): State<ServiceNowEmulator>, body: String) -> Response {
-    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form = access::form(&body);
     let cfg = &emu.shared.config;
     let client_ok = form.get("client_id") == Some(&cfg.client_id)
         && form.get("client_secret") == Some(&cfg.client_secret);
@@ -337,12 +327,8 @@ async fn token(State(emu): State<ServiceNowEmulator>, body: String) -> Response 
         )
             .into_response();
     }
-    let token = {
-        let mut inner = emu.inner();
-        let t = format!("{:032x}", inner.rng.random::<u128>());
-        inner.tokens.insert(t.clone());
-        t
-    };
+    let token = format!("{:032x}", emu.inner().rng.random::<u128>());
+    emu.shared.gate.issue(&token);
     Json(json!({
         "access_token": token,
         "refresh_token": "not-used-by-the-emulator",
@@ -395,10 +381,7 @@ async fn list(
     if let Some(resp) = emu.gate(&headers) {
         return resp;
     }
-    let params: BTreeMap<String, String> =
-        url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+    let params = access::form(raw.as_deref().unwrap_or(""));
     let terms = match parse_query(params.get("sysparm_query").map_or("", String::as_str)) {
         Ok(t) => t,
         Err(e) => return sn_error(StatusCode::BAD_REQUEST, "Invalid query", &e),
@@ -461,10 +444,9 @@ async fn list(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let page: Vec<Value> = matched
-        .into_iter()
-        .skip(offset)
-        .take(limit)
+    let (rows, _) = access::window(total, offset, limit);
+    let page: Vec<Value> = matched[rows]
+        .iter()
         .map(|r| project(r, fields.as_deref()))
         .collect();
     let mut resp = Json(json!({ "result": page })).into_response();
@@ -547,10 +529,7 @@ async fn one(
     if let Some(resp) = emu.gate(&headers) {
         return resp;
     }
-    let params: BTreeMap<String, String> =
-        url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+    let params = access::form(raw.as_deref().unwrap_or(""));
     let fields: Option<Vec<&str>> = params
         .get("sysparm_fields")
         .map(|f| f.split(',').map(str::trim).collect());

@@ -191,6 +191,10 @@ pub struct SourceConfig {
     /// webhooks); defined by the pull module.
     #[serde(default)]
     pub pull: Option<crate::pull::PullConfig>,
+    /// Salesforce Change Data Capture over the Pub/Sub API (`dialsync serve`); defined
+    /// by the subscribe module.
+    #[serde(default)]
+    pub subscribe: Option<crate::subscribe::SubscribeConfig>,
 }
 
 fn default_region() -> String {

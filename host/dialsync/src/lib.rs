@@ -14,4 +14,5 @@ pub mod plugin_registry;
 pub mod plugin_test;
 pub mod pull;
 pub mod server;
+pub mod subscribe;
 pub mod sync;

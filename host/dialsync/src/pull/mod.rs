@@ -26,7 +26,6 @@ pub use ingest::{IngestCounts, ingest};
 pub use settings::PullConfig;
 
 use crate::server::AppState;
-use crate::server::state::SourceState;
 use cursors::CursorStore;
 use salesforce::SalesforceClient;
 use servicenow::{Position, ServiceNowClient};
@@ -242,13 +241,4 @@ pub fn build(
     config
         .map(|c| PullSource::new(source, c).map(Arc::new))
         .transpose()
-}
-
-/// Convenience for callers holding a [`SourceState`]: its pull side or an error naming
-/// the key.
-pub fn of(source: &SourceState) -> Result<&Arc<PullSource>, CrmError> {
-    source.pull.as_ref().ok_or_else(|| CrmError::Config {
-        key: format!("sources.{}.pull", source.name),
-        message: "the source has no [sources.X.pull] table".into(),
-    })
 }

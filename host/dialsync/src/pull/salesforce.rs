@@ -22,6 +22,28 @@ use super::settings::{PullConfig, SALESFORCE_FIELDS};
 struct Session {
     token: String,
     instance_url: String,
+    org_id: Option<String>,
+}
+
+/// An OAuth session: what the Pub/Sub API's metadata needs.
+#[derive(Clone)]
+pub struct Identity {
+    /// The access token.
+    pub token: String,
+    /// The `instance_url` of the token answer.
+    pub instance_url: String,
+    /// The org id, from the token answer's identity URL `id`
+    /// (`https://login.salesforce.com/id/<org id>/<user id>`).
+    pub org_id: Option<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("instance_url", &self.instance_url)
+            .field("org_id", &self.org_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client for one Salesforce org and object.
@@ -89,12 +111,22 @@ impl SalesforceClient {
 
     /// (bearer token, instance URL), from the cache or a new token request.
     async fn session(&self, refresh: bool) -> Result<(String, String), CrmError> {
+        let id = self.identity(refresh).await?;
+        Ok((id.token, id.instance_url))
+    }
+
+    /// The OAuth session (cached; `refresh` asks for a new token).
+    pub async fn identity(&self, refresh: bool) -> Result<Identity, CrmError> {
         let mut guard = self.session.lock().await;
         if refresh {
             *guard = None;
         }
         if let Some(s) = guard.as_ref() {
-            return Ok((s.token.clone(), s.instance_url.clone()));
+            return Ok(Identity {
+                token: s.token.clone(),
+                instance_url: s.instance_url.clone(),
+                org_id: s.org_id.clone(),
+            });
         }
         let url = format!("{}/services/oauth2/token", self.login_url);
         let resp = http::send("POST", &url, || self.http.post(&url).form(&self.form)).await?;
@@ -111,8 +143,19 @@ impl SalesforceClient {
         let session = Session {
             token: field("access_token")?,
             instance_url: field("instance_url")?.trim_end_matches('/').to_owned(),
+            org_id: body
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| id.split("/id/").nth(1))
+                .and_then(|rest| rest.split('/').next())
+                .filter(|org| !org.is_empty())
+                .map(str::to_owned),
         };
-        let out = (session.token.clone(), session.instance_url.clone());
+        let out = Identity {
+            token: session.token.clone(),
+            instance_url: session.instance_url.clone(),
+            org_id: session.org_id.clone(),
+        };
         *guard = Some(session);
         Ok(out)
     }
@@ -168,6 +211,46 @@ impl SalesforceClient {
             Err(CrmError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The records with `ids` (deleted ones included, with `IsDeleted: true`), by
+    /// `queryAll` with `Id IN (...)`, 200 ids per query; ids Salesforce no longer knows
+    /// (purged) are absent from the answer.
+    pub async fn fetch_many(&self, ids: &[String]) -> Result<Vec<Value>, CrmError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(200) {
+            let list: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("'{}'", id.replace('\\', "\\\\").replace('\'', "\\'")))
+                .collect();
+            let soql = format!(
+                "SELECT {} FROM {} WHERE Id IN ({})",
+                self.fields.join(", "),
+                self.object,
+                list.join(", ")
+            );
+            let mut path = format!("/services/data/{}/queryAll?q={}", self.version, enc(&soql));
+            loop {
+                let body = self.get(&path).await?;
+                match body.get("records") {
+                    Some(Value::Array(r)) => out.extend(r.iter().cloned()),
+                    _ => {
+                        return Err(CrmError::Decode {
+                            url: path,
+                            message: "no `records` array".into(),
+                        });
+                    }
+                }
+                match (
+                    body.get("done").and_then(Value::as_bool),
+                    body.get("nextRecordsUrl").and_then(Value::as_str),
+                ) {
+                    (Some(false), Some(next)) => path = next.to_owned(),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Sweeps records changed at or after `from` (a `SystemModstamp`; None: all),

@@ -92,7 +92,8 @@ pub async fn serve(
     // `orgs.*.max_contacts_per_call`), leases shared with any other process on the journal.
     let workers = state.engine.spawn_workers();
     let (pull_stop, pull_stopped) = tokio::sync::watch::channel(false);
-    let pulls = crate::pull::spawn_schedules(&state, pull_stopped);
+    let mut pulls = crate::pull::spawn_schedules(&state, pull_stopped.clone());
+    pulls.extend(crate::subscribe::spawn(&state, pull_stopped));
     let app = router(state.clone());
     // The peer address feeds the `salesforce-outbound` scheme's IP allowlist.
     let served = axum::serve(

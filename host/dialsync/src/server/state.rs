@@ -48,6 +48,8 @@ pub struct SourceState {
     pub port: Option<Arc<dyn GenesysPort>>,
     /// The CRM read side (`[sources.X.pull]`), if configured.
     pub pull: Option<Arc<crate::pull::PullSource>>,
+    /// The Salesforce Pub/Sub subscription (`[sources.X.subscribe]`), if configured.
+    pub subscribe: Option<Arc<crate::subscribe::Subscription>>,
     plugin: RwLock<PluginSlot>,
 }
 
@@ -137,6 +139,8 @@ impl AppState {
                 .map_err(|e| StartError(e.to_string()))?;
             let pull = crate::pull::build(name, source.pull.as_ref())
                 .map_err(|e| StartError(e.to_string()))?;
+            let subscribe = crate::subscribe::build(name, source.subscribe.as_ref())
+                .map_err(|e| StartError(e.to_string()))?;
             let slot = load_plugin(&runtime, &registry, &source.plugin, source.config.clone())
                 .await
                 .map_err(|e| StartError(format!("sources.{name}.plugin: {e}")))?;
@@ -155,6 +159,7 @@ impl AppState {
                             as Arc<dyn GenesysPort>
                     }),
                     pull,
+                    subscribe,
                     plugin: RwLock::new(slot),
                 }),
             );

@@ -1,0 +1,365 @@
+//! Salesforce Change Data Capture over the Pub/Sub API, end to end over real gRPC on
+//! loopback: the Salesforce emulator (`dialsync-crm-emulator`: OAuth, REST, and the
+//! Pub/Sub server with Avro events and replay ids) as the CRM, the subscriber
+//! (`dialsync::subscribe`) with the real salesforce plugin under wasmtime, a real SQLite
+//! journal, and the Genesys emulator as the target.
+//!
+//! 5,000 Contact changes — creates, partial updates (names, e-mails, phones set and
+//! cleared), deletes, undeletes — with injected GAP events, one overflow transaction
+//! (a `GAP_OVERFLOW`), streams dropped by the server every 700 events, and the whole
+//! subscriber process restarted in the middle (a new `AppState` on the same journal,
+//! resuming with the `CUSTOM` replay preset): every event is received exactly once,
+//! every record is journaled once, and Genesys ends equal to Salesforce.
+
+mod server_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialsync::config::Config;
+use dialsync::plugin_registry::Registry;
+use dialsync::server::AppState;
+use dialsync::subscribe::replay::ReplayStore;
+use dialsync::subscribe::{Progress, run};
+use dialsync_crm_emulator::pubsub::{CONTACT_TOPIC, PubSubFaults};
+use dialsync_crm_emulator::salesforce::{RunningSalesforce, SalesforceConfig, SalesforceEmulator};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use server_support::*;
+
+const SOURCE: &str = "sf-cdc";
+
+fn source_toml(sf: &RunningSalesforce, client_id: &str) -> String {
+    format!(
+        r#"
+[sources.{SOURCE}]
+plugin = "salesforce"
+org = "acme"
+contact_list_id = "list-sf"
+delete_mode = "hard-when-idle"
+# An UPDATE event carries only the changed fields: a changed Phone comes without the
+# mailing country, so the plugin needs its default region.
+[sources.{SOURCE}.config]
+default_region = "US"
+[sources.{SOURCE}.subscribe]
+topic = "{CONTACT_TOPIC}"
+pubsub_url = "{}"
+base_url = "{}"
+client_id = "{client_id}"
+client_secret_env = "{SN_PASSWORD_ENV}"
+num_requested = 100
+start_at = "earliest"
+refetch_per_second = 1000
+overflow_lookback_secs = 0
+reconnect_min_ms = 20
+reconnect_max_ms = 200
+"#,
+        sf.pubsub_url(),
+        sf.base_url()
+    )
+}
+
+/// One "process": the server state on the journal and its sync workers.
+async fn boot(config_path: &Path, home: &Path) -> (Arc<AppState>, dialsync::sync::Workers) {
+    let config = Config::load(config_path).expect("config loads");
+    let state = AppState::build(&config, Registry::new(home))
+        .await
+        .expect("state builds");
+    let workers = state.engine.spawn_workers();
+    (state, workers)
+}
+
+fn checkpoint(journal: &Path) -> u64 {
+    ReplayStore::open(journal)
+        .unwrap()
+        .get(SOURCE, CONTACT_TOPIC)
+        .unwrap()
+        .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
+}
+
+/// Waits (bounded) until the checkpoint reaches `replay`.
+async fn wait_checkpoint(journal: &Path, replay: u64) {
+    for _ in 0..1200 {
+        if checkpoint(journal) >= replay {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "the checkpoint stayed at {} (wanted {replay}) for 30 s",
+        checkpoint(journal)
+    );
+}
+
+async fn wait_idle(state: &AppState) {
+    for _ in 0..1200 {
+        if state.engine.with_journal(|j| j.unfinished()).await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the journal did not drain within 30 s");
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+fn phone(n: u32) -> String {
+    format!("(415) 555-{:04}", n % 10_000)
+}
+
+/// Makes `count` random changes to the org's Contacts (`ids` grows with creates).
+fn changes(
+    crm: &SalesforceEmulator,
+    rng: &mut SmallRng,
+    ids: &mut Vec<String>,
+    clock: &mut chrono::DateTime<chrono::Utc>,
+    count: usize,
+) {
+    for n in 0..count {
+        *clock += chrono::Duration::milliseconds(3);
+        let at = Some(*clock);
+        if n % 400 == 0 {
+            crm.set_pubsub_faults(PubSubFaults {
+                gap_next: 4,
+                ..PubSubFaults::default()
+            });
+        }
+        let roll = rng.random_range(0..100);
+        if ids.len() < 300 || roll < 15 {
+            let i = ids.len() as u32;
+            ids.push(crm.upsert(
+                "Contact",
+                fields(json!({
+                    "FirstName": "Cee", "LastName": format!("Dee{i}"),
+                    "Email": format!("c{i}@example.com"), "Phone": phone(i),
+                    "MobilePhone": phone(5000 + i), "MailingCountryCode": "US", "DoNotCall": false
+                })),
+                at,
+            ));
+            continue;
+        }
+        let id = ids[rng.random_range(0..ids.len())].clone();
+        let deleted = crm.is_deleted("Contact", &id);
+        match roll {
+            _ if deleted && roll < 40 => {
+                crm.undelete("Contact", &id, at);
+            }
+            _ if deleted => {}
+            15..25 => {
+                crm.delete("Contact", &id, at);
+            }
+            25..45 => {
+                crm.upsert(
+                    "Contact",
+                    fields(json!({"Id": id, "LastName": format!("Renamed{n}")})),
+                    at,
+                );
+            }
+            45..65 => {
+                crm.upsert(
+                    "Contact",
+                    fields(json!({"Id": id, "Email": format!("e{n}@example.com")})),
+                    at,
+                );
+            }
+            65..80 => {
+                crm.upsert(
+                    "Contact",
+                    fields(json!({"Id": id, "Phone": phone(rng.random_range(0..9999))})),
+                    at,
+                );
+            }
+            _ => {
+                // Cleared in Salesforce: the event lists Phone in nulledFields.
+                crm.upsert("Contact", fields(json!({"Id": id, "Phone": null})), at);
+            }
+        }
+    }
+}
+
+/// The journal's changes of the contact with Salesforce `id` (for failure messages).
+fn history(journal: &Path, id: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(journal).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, op, source_updated_at, outcome, coalesce(error, payload) FROM changes
+             WHERE external_id LIKE '%' || ?1 ORDER BY seq",
+        )
+        .unwrap();
+    stmt.query_map([id], |r| {
+        Ok(format!(
+            "#{} {} at {} → {:?} {}",
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn e164(raw: &str) -> String {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    format!("+1{digits}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restart() {
+    set_env();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let cfg = SalesforceConfig {
+        client_secret: SN_PASSWORD.into(),
+        ..SalesforceConfig::default()
+    };
+    let sf = SalesforceEmulator::new(cfg.clone())
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let crm = sf.emulator.clone();
+    let genesys = start_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &genesys.base_url(),
+        &source_toml(&sf, &cfg.client_id),
+    );
+    let journal = dir.path().join("journal.db");
+    let home = dir.path().join("home");
+
+    let mut rng = SmallRng::seed_from_u64(20261130);
+    let mut ids = Vec::new();
+    let mut clock = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+
+    // First process: 2,500 changes published, streams dropped every 700 events.
+    changes(&crm, &mut rng, &mut ids, &mut clock, 2500);
+    crm.set_pubsub_faults(PubSubFaults {
+        drop_stream_after: Some(700),
+        ..PubSubFaults::default()
+    });
+    let (state, workers) = boot(&config_path, &home).await;
+    create_lists(&genesys, &state);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first = tokio::spawn(run(state.clone(), SOURCE, stopped));
+    // Stop it in the middle of the backlog: a restart.
+    wait_checkpoint(&journal, 1000).await;
+    stop.send(true).unwrap();
+    let p1: Progress = first.await.unwrap().unwrap();
+    let resumed_after = checkpoint(&journal);
+    assert!(
+        resumed_after < crm.published_events() as u64,
+        "stopped mid-stream"
+    );
+    workers.shutdown().await.unwrap();
+    drop(state);
+
+    // While it is down: 2,400 more changes, then one transaction of 100 changes that
+    // overflows into a GAP_OVERFLOW.
+    changes(&crm, &mut rng, &mut ids, &mut clock, 2400);
+    clock += chrono::Duration::seconds(1);
+    crm.set_pubsub_faults(PubSubFaults {
+        overflow_next: 100,
+        drop_stream_after: Some(700),
+        ..PubSubFaults::default()
+    });
+    for i in 0..100usize {
+        let id = ids[i * 3].clone();
+        if crm.is_deleted("Contact", &id) {
+            crm.undelete("Contact", &id, Some(clock));
+        } else {
+            crm.upsert(
+                "Contact",
+                fields(json!({"Id": id, "Title": "Bulk", "LastName": format!("Bulk{i}")})),
+                Some(clock),
+            );
+        }
+    }
+
+    // Second process on the same journal: resumes after the checkpoint (CUSTOM).
+    let (state, workers) = boot(&config_path, &home).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let second = tokio::spawn(run(state.clone(), SOURCE, stopped));
+    let published = crm.published_events() as u64;
+    wait_checkpoint(&journal, published).await;
+    stop.send(true).unwrap();
+    let p2 = second.await.unwrap().unwrap();
+    wait_idle(&state).await;
+    workers.shutdown().await.unwrap();
+
+    // Every event exactly once, across drops and the restart.
+    assert_eq!(p1.received + p2.received, published, "{p1:?} {p2:?}");
+    assert_eq!(p1.duplicates + p2.duplicates, 0);
+    assert_eq!(p1.undecodable + p2.undecodable, 0);
+    assert!(p1.refetched + p2.refetched > 0, "GAP events re-fetched");
+    assert_eq!(p1.resyncs + p2.resyncs, 1, "one GAP_OVERFLOW re-read");
+    assert!(
+        p1.covered + p2.covered > 0,
+        "events behind a re-fetch not handed on"
+    );
+    assert_eq!(p1.counts.rejected + p2.counts.rejected, 0, "{p1:?} {p2:?}");
+    assert_eq!(p1.counts.failed + p2.counts.failed, 0, "{p1:?} {p2:?}");
+    // Each record handed over was journaled once: nothing replayed into the journal.
+    let accepted = (p1.counts.accepted + p2.counts.accepted) as i64;
+    assert_eq!(journal_count(&journal), accepted);
+
+    // Genesys equals Salesforce.
+    let contacts = contacts_by_external_id(&genesys, "list-sf");
+    let records = crm.records("Contact");
+    let mut live = 0;
+    for (id, r) in &records {
+        let ext = contacts.keys().find(|k| k.ends_with(id.as_str())).cloned();
+        if r["IsDeleted"] == json!(true) {
+            assert!(
+                ext.is_none(),
+                "{id} is deleted in Salesforce but in Genesys"
+            );
+            continue;
+        }
+        live += 1;
+        let ext = ext.unwrap_or_else(|| {
+            panic!(
+                "{id} missing in Genesys: {r:?}; journal: {:#?}",
+                history(&journal, id)
+            )
+        });
+        let data = &contacts[&ext].data;
+        let want: BTreeMap<&str, String> = BTreeMap::from([
+            ("lastName", r["LastName"].as_str().unwrap().to_owned()),
+            ("email", r["Email"].as_str().unwrap().to_owned()),
+            ("phone", r["Phone"].as_str().map(e164).unwrap_or_default()),
+            ("mobilePhone", e164(r["MobilePhone"].as_str().unwrap())),
+            (
+                "title",
+                r.get("Title")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+        ]);
+        for (col, want) in want {
+            assert_eq!(
+                data.get(col).and_then(Value::as_str).unwrap_or(""),
+                want,
+                "{id} column {col}: {data:?} vs {r:?}"
+            );
+        }
+    }
+    assert_eq!(contacts.len(), live, "no extra contacts in Genesys");
+    genesys.shutdown().await;
+    sf.shutdown().await;
+}
