@@ -328,6 +328,16 @@ async fn install_rows(b: &Browser, outcome: &str) -> u64 {
     .unwrap()
 }
 
+/// The `lab` source in a `GET /console/api/plugins` answer.
+fn lab_source(plugins: &Value) -> &Value {
+    plugins["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == LAB)
+        .unwrap_or_else(|| panic!("no {LAB} source in {plugins}"))
+}
+
 /// Swaps survive a restart: the plugin a swap left running runs again, the history is
 /// kept, and a roll back after the restart loads the previous plugin's stored component
 /// even though that plugin was removed from the registry meanwhile. When `dialsync.toml`
@@ -384,8 +394,7 @@ async fn swaps_survive_restarts_until_the_config_changes() {
         .json()
         .await
         .unwrap();
-    let source = &plugins["sources"][0];
-    assert_eq!(source["name"], LAB);
+    let source = lab_source(&plugins);
     assert!(
         source["plugin"]["id"]
             .as_str()
@@ -454,7 +463,7 @@ async fn swaps_survive_restarts_until_the_config_changes() {
         .json()
         .await
         .unwrap();
-    let source = &plugins["sources"][0];
+    let source = lab_source(&plugins);
     let last = source["history"]
         .as_array()
         .unwrap()

@@ -439,7 +439,7 @@
           h("h2", {}, h("code", {}, a.name)),
           h("p", {}, a.description),
           a.problems.length ? h("p.err", {}, "Genesys would refuse it: " + a.problems.join("; ")) : null,
-          h("div.actions-row", {}, copy, h("button.secondary", { type: "button", "aria-label": `Download ${a.name}.json`, onclick: () => download(a.name + ".json", text) }, "Download .json")),
+          h("div.actions-row", {}, copy, h("button.secondary", { type: "button", "aria-label": `Download .json of ${a.name}`, onclick: () => download(a.name + ".json", text) }, "Download .json")),
           h("details", {}, h("summary", {}, "Definition"), h("pre.json", { tabindex: 0 }, text))));
       }
     } catch (e) { showError(list, e); }
