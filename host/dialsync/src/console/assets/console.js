@@ -501,6 +501,9 @@
       const body = { org: $("#install-org").value, integrationName: $("#install-name").value, baseUrl: $("#actions-base").value, dryRun };
       const r = await api("/actions/install", { method: "POST", json: body });
       clear(out).append(installView(r.run, dryRun ? "Dry run" : "Install"));
+      // After a real install the definitions below show the integration it used.
+      const installedInto = !dryRun && r.run.report && r.run.report.integration.id;
+      if (installedInto) { $("#actions-integration").value = installedInto; loadActions(); }
       if (r.saveError) out.append(h("p.error-box", {}, "The result could not be kept: " + r.saveError));
       await loadInstalls();
     } catch (e) { showError(out, e); }
