@@ -107,8 +107,8 @@ mod tests {
             |last| Ok(last * 100),
         )
         .await;
-        // Polls at 0 and 250 ms; the pause after 250 (500 ms) would end past 800 ms.
-        assert_eq!(answer.unwrap(), 200);
+        // Polls at 0, 250 and 750 ms; the pause after 750 (1 s) would end past 800 ms.
+        assert_eq!(answer.unwrap(), 300);
         let failed: Result<(), _> = poll_job(
             PACING,
             started,
