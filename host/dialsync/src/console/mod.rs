@@ -9,7 +9,9 @@
 //!   CSRF token and a same-origin request.
 //!
 //! The console reuses the engine, the plugin runtime and registry, and the admin API's
-//! functions; journal reads it needs beyond those are in [`data`].
+//! functions; journal reads it needs beyond those are in [`data`]. What it keeps itself —
+//! the plugin swaps ([`swaps`]) and the last data-actions installs ([`install`]) — lives
+//! in files under the dialsync home ([`disk`]), not in the journal.
 
 pub mod api;
 pub mod assets;
