@@ -115,6 +115,11 @@ impl Registry {
             .ok_or(RegistryError::NoHome)
     }
 
+    /// The dialsync home this registry lives in (the registry is `<home>/plugins`).
+    pub fn home(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     fn index_path(&self) -> PathBuf {
         self.dir.join("index.json")
     }

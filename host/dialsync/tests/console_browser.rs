@@ -2,7 +2,11 @@
 //! refused), upload a plugin, try it on a sample with a rejected record and see the field
 //! error marked, hot-swap it onto a source and see new webhooks mapped by it, roll back,
 //! find a record's history, replay a dead letter and see it applied in the emulator,
-//! copy the data actions, log out — and cross-site writes refused. Screenshots of every
+//! copy the data actions, dry-run and install them into the emulator, log out; restart the
+//! server and, with the keyboard only, log in and reach every page, which still show the
+//! swap history and the last install — and cross-site writes refused. axe-core checks
+//! every page for WCAG 2 A/AA violations. Swaps survive restarts (roll back to a removed
+//! plugin's stored component; `dialsync.toml` wins when it changes). Screenshots of every
 //! page at laptop and phone width go to `target/console-screenshots/`.
 
 mod console_support;
@@ -11,13 +15,15 @@ mod server_support;
 use std::time::Duration;
 
 use console_support::*;
+use dialsync::server::export::CATEGORY;
 use fantoccini::Locator;
+use fantoccini::key::Key;
 use serde_json::{Value, json};
 use server_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_a_real_browser() {
-    let lab = Lab::start("").await;
+    let mut lab = Lab::start("").await;
     let browser = Browser::start().await;
     let b = &browser;
     let c = &browser.client;
@@ -33,6 +39,7 @@ async fn console_in_a_real_browser() {
             .ends_with("/console/login")
     );
     b.screenshots("login").await;
+    b.assert_accessible("login").await;
 
     // A wrong token is refused: the form again, with the reason, and no session.
     b.wait("#token")
@@ -43,6 +50,7 @@ async fn console_in_a_real_browser() {
     b.click("#login-submit").await;
     let error = b.wait_text("#login-error", "Wrong admin token").await;
     assert!(!error.contains(ADMIN_TOKEN));
+    b.assert_accessible("login (wrong token)").await;
     c.goto(&lab.url("/console")).await.unwrap();
     b.wait("#login-form").await;
 
@@ -105,6 +113,7 @@ async fn console_in_a_real_browser() {
         Some("field error at /mode")
     );
     b.screenshots("plugins").await;
+    b.assert_accessible("plugins (a test result)").await;
     b.js("document.querySelector(\"#test-table tr[data-outcome='reject']\").scrollIntoView(); return 0")
         .await;
     b.screenshots_here("plugins-test").await;
@@ -145,6 +154,7 @@ async fn console_in_a_real_browser() {
     b.wait_text("article.contact .genesys-now", "Hostile 42")
         .await;
     b.screenshots("records").await;
+    b.assert_accessible("records (a contact's history)").await;
 
     // Roll back: the source runs custom-crm again and maps its records again.
     c.goto(&lab.url("/console#plugins")).await.unwrap();
@@ -171,6 +181,7 @@ async fn console_in_a_real_browser() {
         "{row}"
     );
     b.screenshots("deadletters").await;
+    b.assert_accessible("dead letters").await;
     b.click("#dl-table .replay-one").await;
     b.wait_text("#dl-result", "Replayed 1 dead letter").await;
     b.wait_text("#replay-outcomes", "applied").await;
@@ -184,6 +195,7 @@ async fn console_in_a_real_browser() {
     let org = b.wait_text("#org-cards", "Rate budget").await;
     assert!(org.contains("req/min"), "{org}");
     b.screenshots("overview").await;
+    b.assert_accessible("overview").await;
 
     // Data actions: the exported definitions.
     c.goto(&lab.url("/console#actions")).await.unwrap();
@@ -191,7 +203,52 @@ async fn console_in_a_real_browser() {
         .wait_text("article[data-action='sync-record']", "Download .json")
         .await;
     assert!(action.contains("sync-record"), "{action}");
+
+    // Install them into the emulator: a dry run plans a create per action, the install
+    // creates them, a second dry run finds everything unchanged.
+    let wanted = b
+        .js("return document.querySelectorAll('#actions-list article[data-action]').length")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(wanted >= 3, "{wanted} actions");
+    b.wait_text("#install-last", "No install or dry run").await;
+    b.click("#install-dry-run").await;
+    b.wait_text("#install-result", "would create").await;
+    assert_eq!(
+        install_rows(b, "created").await,
+        wanted,
+        "a create planned per action"
+    );
+    let client = &lab.state.clients["acme"];
+    assert!(
+        client.list_actions(CATEGORY).await.unwrap().is_empty(),
+        "a dry run writes nothing"
+    );
+    b.click("#install-run").await;
+    let result = b
+        .wait_text("#install-result [data-kind='install']", "API requests")
+        .await;
+    assert!(!result.contains("failed"), "{result}");
+    assert_eq!(install_rows(b, "created").await, wanted, "{result}");
+    let installed = client.list_actions(CATEGORY).await.unwrap();
+    assert_eq!(
+        installed.len() as u64,
+        wanted,
+        "the actions exist in the emulator"
+    );
+    assert!(installed.iter().all(|a| a.name.starts_with("dialsync ")));
+    b.click("#install-dry-run").await;
+    b.wait_text("#install-result [data-kind='dry-run']", "API requests")
+        .await;
+    assert_eq!(
+        install_rows(b, "unchanged").await,
+        wanted,
+        "nothing left to do"
+    );
+    b.wait_text("#install-last", "Last install").await;
     b.screenshots("actions").await;
+    b.assert_accessible("data actions (an install)").await;
 
     // Log out: the session is gone server-side.
     b.click(".logout button").await;
@@ -201,8 +258,224 @@ async fn console_in_a_real_browser() {
         .await;
     assert_eq!(status, json!(401));
 
+    // Restart: sessions end; swaps and installs are kept. With the keyboard only: log in
+    // (the token field has focus), then reach every page through the navigation.
+    lab.restart().await;
+    c.goto(&lab.url("/console")).await.unwrap();
+    b.wait("#login-form").await;
+    b.type_text(ADMIN_TOKEN).await;
+    b.press(&[Key::Enter.into()]).await;
+    b.wait_text("#overview-status", "Updated").await;
+    for (i, page) in ["plugins", "records", "deadletters", "actions", "overview"]
+        .into_iter()
+        .enumerate()
+    {
+        let link = format!("nav a[data-page='{page}']");
+        b.tab_to(&link, i > 0, 40).await;
+        let outline = b
+            .js("return getComputedStyle(document.activeElement).outlineStyle")
+            .await;
+        assert_ne!(
+            outline,
+            json!("none"),
+            "the focused {page} link shows its focus"
+        );
+        b.press(&[Key::Enter.into()]).await;
+        let shown = format!("return !document.querySelector('#page-{page}').hidden");
+        for _ in 0..100 {
+            if b.js(&shown).await == json!(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            b.js(&shown).await,
+            json!(true),
+            "Enter on the {page} link shows it"
+        );
+        match page {
+            "plugins" => {
+                let history = b
+                    .wait_text(
+                        &format!("tr[data-source='{LAB}']"),
+                        "rollback hostile@0.1.0",
+                    )
+                    .await;
+                assert!(history.contains("swap custom-crm@"), "{history}");
+            }
+            "actions" => {
+                let last = b.wait_text("#install-last", "Last install").await;
+                assert!(last.contains("Last dry run"), "{last}");
+                assert_eq!(install_rows(b, "created").await, wanted, "the install kept");
+            }
+            _ => {}
+        }
+    }
+
     browser.client.clone().close().await.unwrap();
     drop(browser);
+    lab.stop().await;
+}
+
+/// Rows of the shown install results (the newest run's table) with this outcome.
+async fn install_rows(b: &Browser, outcome: &str) -> u64 {
+    b.js(&format!(
+        "const t = document.querySelector('#install-result table, #install-last table'); \
+         return t ? t.querySelectorAll(\"tr[data-outcome='{outcome}']\").length : 0"
+    ))
+    .await
+    .as_u64()
+    .unwrap()
+}
+
+/// The `lab` source in a `GET /console/api/plugins` answer.
+fn lab_source(plugins: &Value) -> &Value {
+    plugins["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == LAB)
+        .unwrap_or_else(|| panic!("no {LAB} source in {plugins}"))
+}
+
+/// Swaps survive a restart: the plugin a swap left running runs again, the history is
+/// kept, and a roll back after the restart loads the previous plugin's stored component
+/// even though that plugin was removed from the registry meanwhile. When `dialsync.toml`
+/// names another plugin for the source, it wins at the next start (a `reset` entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_survive_restarts_until_the_config_changes() {
+    let mut lab = Lab::start("").await;
+    let (cookie, csrf) = lab.login().await;
+    let post = |path: &str, body: reqwest::Body, content_type: &str| {
+        lab.http
+            .post(lab.url(path))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let resp = post(
+        "/console/api/plugins",
+        dialsync_bundled_plugins::testing::HOSTILE.to_vec().into(),
+        "application/wasm",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    for plugin in ["hostile", "custom-crm"] {
+        let resp = post(
+            &format!("/console/api/sources/{LAB}/plugin"),
+            json!({ "plugin": plugin }).to_string().into(),
+            "application/json",
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "{}",
+            resp.text().await.unwrap()
+        );
+    }
+    // The installed plugin goes; its component stays kept for the roll back.
+    lab.state.registry.remove("hostile").unwrap();
+
+    lab.restart().await;
+    let (cookie, csrf) = lab.login().await;
+    let plugins: Value = lab
+        .http
+        .get(lab.url("/console/api/plugins"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = lab_source(&plugins);
+    assert!(
+        source["plugin"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("custom-crm@"),
+        "{source}"
+    );
+    let kinds: Vec<&str> = source["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["swap", "swap"], "{source}");
+    assert_eq!(source["canRollBack"], true);
+    let resp = lab
+        .http
+        .post(lab.url(&format!("/console/api/sources/{LAB}/rollback")))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["swap"]["to"]["id"], "hostile@0.1.0", "{answer}");
+    assert_eq!(
+        lab.webhook(&json!({"mode": "phone", "id": "43", "raw": "(415) 555-0143"}))
+            .await,
+        202
+    );
+    lab.wait_idle().await;
+    let contacts = contacts_by_external_id(&lab.emulator, LAB_LIST);
+    assert_eq!(
+        contacts["h_43"].data["name"], "Hostile 43",
+        "mapped by the stored hostile"
+    );
+
+    // dialsync.toml now names the plugin by path: it applies at the next start.
+    let wasm = lab.dir.path().join("custom-crm.wasm");
+    std::fs::write(
+        &wasm,
+        dialsync_bundled_plugins::by_name("custom-crm").unwrap(),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(&lab.config_path).unwrap();
+    let changed = toml.replace(
+        "plugin = \"custom-crm\"",
+        &format!("plugin = {:?}", wasm.to_str().unwrap()),
+    );
+    assert_ne!(toml, changed);
+    std::fs::write(&lab.config_path, changed).unwrap();
+    lab.restart().await;
+    let slot = lab.state.sources[LAB].plugin();
+    assert!(slot.plugin.info().id().starts_with("custom-crm@"));
+    assert_eq!(slot.reference, wasm.to_str().unwrap());
+    let (cookie, _) = lab.login().await;
+    let plugins: Value = lab
+        .http
+        .get(lab.url("/console/api/plugins"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = lab_source(&plugins);
+    let last = source["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "reset", "{source}");
+    assert!(
+        last["note"].as_str().unwrap().contains("dialsync.toml"),
+        "{last}"
+    );
+    assert_eq!(source["canRollBack"], false);
     lab.stop().await;
 }
 

@@ -9,14 +9,19 @@
 //!   CSRF token and a same-origin request.
 //!
 //! The console reuses the engine, the plugin runtime and registry, and the admin API's
-//! functions; journal reads it needs beyond those are in [`data`].
+//! functions; journal reads it needs beyond those are in [`data`]. What it keeps itself —
+//! the plugin swaps ([`swaps`]) and the last data-actions installs ([`install`]) — lives
+//! in files under the dialsync home ([`disk`]), not in the journal.
 
 pub mod api;
 pub mod assets;
 pub mod data;
+pub mod disk;
+pub mod install;
 pub mod overview;
 pub mod plugins;
 pub mod session;
+pub mod swaps;
 
 use std::sync::Arc;
 
@@ -38,8 +43,8 @@ pub struct Console {
     pub sessions: session::Sessions,
     /// Journal reads.
     pub data: data::ConsoleData,
-    /// Per-source plugin swap history (for rollback).
-    pub swaps: plugins::SwapHistory,
+    /// Data-actions installs run from the console (the last ones persisted).
+    pub installs: install::InstallLog,
     /// Request-rate samples per org (for rate-budget use).
     pub rates: overview::RateSampler,
 }
@@ -48,9 +53,9 @@ pub struct Console {
 pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
     let console = Arc::new(Console {
         data: data::ConsoleData::new(&app.store_path),
+        installs: install::InstallLog::open(app.registry.home()),
         app,
         sessions: session::Sessions::default(),
-        swaps: plugins::SwapHistory::default(),
         rates: overview::RateSampler::default(),
     });
     let api = Router::new()
@@ -72,6 +77,10 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/api/deadletters", get(api::dead_letters))
         .route("/console/api/deadletters/replay", post(api::replay))
         .route("/console/api/actions", get(api::actions))
+        .route(
+            "/console/api/actions/install",
+            get(install::last).post(install::run),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             console.clone(),
             require_session,

@@ -3,88 +3,28 @@
 //! `dialsync plugin test` output as rows), hot-swap a source onto a plugin, and roll a
 //! source back to the plugin it ran before.
 //!
-//! Each source keeps a history of the swaps made here, newest last, and the previous
-//! loaded plugins themselves, so a rollback swaps back to exactly the bytes and config
-//! that ran before (even if an installed plugin of that name was replaced since). Like
-//! every hot swap, this lives in memory: `dialsync.toml` is the truth at the next start.
+//! Each source's swaps, the plugins it can roll back to (their exact components and
+//! configs) and the plugin a swap left running are kept on disk and survive a restart:
+//! see [`super::swaps`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dialsync_plugin_host::RecordOutcome;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Console;
+use super::swaps::{PluginRef, SwapError};
 use crate::server::error::ApiError;
-use crate::server::state::{PluginSlot, load_plugin};
+use crate::server::state::{AppState, PluginSlot, load_plugin};
 
 /// Most records one console test maps.
 pub const MAX_TEST_RECORDS: usize = 1000;
-
-/// A plugin as shown in a swap record.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SlotSummary {
-    /// How it was named (bundled name, installed name or path).
-    pub reference: String,
-    /// `name@version`.
-    pub id: String,
-    /// sha256 of the component.
-    pub sha256: String,
-}
-
-impl SlotSummary {
-    fn of(slot: &PluginSlot) -> SlotSummary {
-        SlotSummary {
-            reference: slot.reference.clone(),
-            id: slot.plugin.info().id(),
-            sha256: slot.plugin.sha256().to_owned(),
-        }
-    }
-}
-
-/// One swap of a source's plugin.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SwapRecord {
-    /// When (ms since the epoch).
-    pub at_ms: i64,
-    /// `swap` or `rollback`.
-    pub kind: &'static str,
-    /// The plugin before.
-    pub from: SlotSummary,
-    /// The plugin after.
-    pub to: SlotSummary,
-}
-
-#[derive(Default)]
-struct SourceSwaps {
-    previous: Vec<PluginSlot>,
-    log: Vec<SwapRecord>,
-}
-
-/// Swap history per source.
-#[derive(Default)]
-pub struct SwapHistory {
-    by_source: Mutex<HashMap<String, SourceSwaps>>,
-}
-
-impl SwapHistory {
-    fn with<T>(&self, source: &str, f: impl FnOnce(&mut SourceSwaps) -> T) -> T {
-        let mut all = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
-        f(all.entry(source.to_owned()).or_default())
-    }
-
-    /// The source's swap records, oldest first, and whether it can roll back.
-    pub fn log(&self, source: &str) -> (Vec<SwapRecord>, bool) {
-        self.with(source, |s| (s.log.clone(), !s.previous.is_empty()))
-    }
-}
 
 fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
@@ -123,22 +63,18 @@ pub async fn list(State(console): State<Arc<Console>>) -> Result<Json<Value>, Ap
                    "installedAt": e.installed_at, "kind": "installed"})
         })
         .collect();
-    let sources: Vec<Value> = app
-        .sources
-        .iter()
-        .map(|(name, s)| {
-            let slot = s.plugin();
-            let (history, can_roll_back) = console.swaps.log(name);
-            json!({
-                "name": name,
-                "listId": s.list_id,
-                "plugin": SlotSummary::of(&slot),
-                "config": slot.config,
-                "history": history,
-                "canRollBack": can_roll_back,
-            })
-        })
-        .collect();
+    let mut sources: Vec<Value> = Vec::with_capacity(app.sources.len());
+    for (name, s) in &app.sources {
+        let slot = s.plugin();
+        let (history, can_roll_back) = app.swaps.log(name).await;
+        sources.push(json!({
+            "name": name,
+            "listId": s.list_id,
+            "plugin": PluginRef::of(&slot),
+            "history": history,
+            "canRollBack": can_roll_back,
+        }));
+    }
     Ok(Json(
         json!({"bundled": bundled, "installed": installed, "sources": sources}),
     ))
@@ -209,7 +145,7 @@ pub async fn test(
         rows.extend(crate::plugin_test::outcome_lines(index as u64, outcome));
     }
     Ok(Json(json!({
-        "plugin": SlotSummary::of(&slot),
+        "plugin": PluginRef::of(&slot),
         "records": records,
         "outcomes": rows,
         "counts": counts,
@@ -234,25 +170,38 @@ pub struct SwapRequest {
     pub config: Option<Value>,
 }
 
-fn swap_in(console: &Console, source: &str, slot: PluginSlot, kind: &'static str) -> Value {
-    let src = &console.app.sources[source];
-    let to = SlotSummary::of(&slot);
-    let old = src.swap_plugin(slot);
-    let from = SlotSummary::of(&old);
-    tracing::info!(source = %source, old = %from.id, new = %to.id, kind, "plugin swapped from the console");
-    let record = SwapRecord {
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        kind,
-        from,
-        to,
+/// Resolves and loads `reference` with `config`; also answers the component's bytes
+/// (kept on disk for a later roll back).
+async fn load_with_bytes(
+    app: &AppState,
+    reference: &str,
+    config: Value,
+) -> Result<(PluginSlot, Vec<u8>), String> {
+    let resolved = app.registry.resolve(reference).map_err(|e| e.to_string())?;
+    let plugin = app
+        .runtime
+        .load(&resolved.bytes, config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let slot = PluginSlot {
+        plugin,
+        reference: reference.to_owned(),
+        config,
     };
-    console.swaps.with(source, |s| {
-        if kind == "swap" {
-            s.previous.push(old);
+    Ok((slot, resolved.bytes.into_owned()))
+}
+
+fn swap_error(e: SwapError) -> ApiError {
+    match e {
+        SwapError::NothingToRollBack(_) => {
+            ApiError::new(StatusCode::CONFLICT, "nothing-to-roll-back", e.to_string())
         }
-        s.log.push(record.clone());
-    });
-    json!({"source": source, "swap": record})
+        SwapError::CannotKeepCurrent { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "cannot-keep-current", e.to_string())
+        }
+        SwapError::Load { .. } => bad_request("plugin-refused", e.to_string()),
+        SwapError::Disk(_) => ApiError::unavailable("swap-state-unwritable", e.to_string()),
+    }
 }
 
 /// `POST /console/api/sources/{source}/plugin`: hot-swaps the source onto a plugin; one
@@ -262,47 +211,49 @@ pub async fn swap(
     Path(source): Path<String>,
     Json(req): Json<SwapRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let src = console
-        .app
+    let app = &console.app;
+    let src = app
         .sources
         .get(&source)
         .ok_or_else(|| unknown_source(&source))?;
     let current = src.plugin();
     let config = req.config.unwrap_or_else(|| current.config.clone());
-    let slot = load_plugin(
-        &console.app.runtime,
-        &console.app.registry,
-        &req.plugin,
-        config,
-    )
-    .await
-    .map_err(|e| {
-        bad_request(
-            "plugin-refused",
-            format!(
-                "source {source:?} keeps {}: {e}",
-                current.plugin.info().id()
-            ),
-        )
-    })?;
-    Ok(Json(swap_in(&console, &source, slot, "swap")))
+    let (slot, bytes) = load_with_bytes(app, &req.plugin, config)
+        .await
+        .map_err(|e| {
+            bad_request(
+                "plugin-refused",
+                format!(
+                    "source {source:?} keeps {}: {e}",
+                    current.plugin.info().id()
+                ),
+            )
+        })?;
+    let record = app
+        .swaps
+        .swap(&app.registry, src, slot, bytes)
+        .await
+        .map_err(swap_error)?;
+    tracing::info!(source = %source, old = %record.from.id, new = %record.to.id, "plugin swapped from the console");
+    Ok(Json(json!({"source": source, "swap": record})))
 }
 
 /// `POST /console/api/sources/{source}/rollback`: swaps back the plugin the source ran
-/// before its last console swap.
+/// before its last console swap (its stored component and config).
 pub async fn rollback(
     State(console): State<Arc<Console>>,
     Path(source): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !console.app.sources.contains_key(&source) {
-        return Err(unknown_source(&source));
-    }
-    let Some(previous) = console.swaps.with(&source, |s| s.previous.pop()) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "nothing-to-roll-back",
-            format!("source {source:?} has no earlier plugin to roll back to"),
-        ));
-    };
-    Ok(Json(swap_in(&console, &source, previous, "rollback")))
+    let app = &console.app;
+    let src = app
+        .sources
+        .get(&source)
+        .ok_or_else(|| unknown_source(&source))?;
+    let record = app
+        .swaps
+        .rollback(&app.runtime, src)
+        .await
+        .map_err(swap_error)?;
+    tracing::info!(source = %source, old = %record.from.id, new = %record.to.id, "plugin rolled back from the console");
+    Ok(Json(json!({"source": source, "swap": record})))
 }

@@ -102,6 +102,8 @@ pub struct AppState {
     pub store_path: PathBuf,
     /// The Prometheus recorder's handle.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The console's plugin swaps (persisted under the dialsync home).
+    pub swaps: crate::console::swaps::SwapHistory,
     inflight: Mutex<HashSet<(String, String)>>,
     /// The PostgreSQL store's pool, when `[store] url` is set.
     pub pg: Option<dialsync_pg::Pool>,
@@ -164,6 +166,15 @@ impl AppState {
                 }),
             );
         }
+        // Plugins swapped in from the console run again (unless dialsync.toml changed).
+        let swaps =
+            crate::console::swaps::SwapHistory::restore(registry.home(), &runtime, &sources)
+                .await
+                .map_err(|e| {
+                    StartError(format!(
+                        "{e} (delete it to start without the console's swap history)"
+                    ))
+                })?;
         let settings = config.server.clone();
         let actions_auth = settings
             .actions_auth()
@@ -182,6 +193,7 @@ impl AppState {
             admin_token,
             store_path: config.store.path.clone(),
             metrics: super::metrics::handle(),
+            swaps,
             inflight: Mutex::new(HashSet::new()),
             pg,
         }))

@@ -1,7 +1,9 @@
 //! Shared harness for the console's browser tests: headless Chromium driven through
 //! WebDriver (Debian's `chromium` + `chromium-driver`; chromedriver is started on a free
-//! loopback port), a `dialsync serve` over the emulator with a `lab` source, and a real
-//! dead letter made before the server starts.
+//! loopback port), axe-core injected into pages for the accessibility check (npm package
+//! `axe-core`, installed by `.ci/install-axe`), keyboard-only input, a `dialsync serve`
+//! over the emulator with a `lab` source that can be restarted on the same address and
+//! home, and a real dead letter made before the server starts.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -17,6 +19,8 @@ use dialsync::sync::{Change, Engine, EngineOptions, Operation, Phone, RetryRules
 use dialsync_emulator::{
     FixtureCampaign, FixtureContact, FixtureContactList, Fixtures, PhoneColumn, RunningEmulator,
 };
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -223,10 +227,126 @@ impl Browser {
             .unwrap();
     }
 
+    /// Runs axe-core on the current page for the WCAG 2.0/2.1 A and AA rules and fails
+    /// listing every violation (rule, impact, help and the elements) when there is one.
+    pub async fn assert_accessible(&self, page: &str) {
+        let loaded = self.js("return typeof window.axe").await;
+        if loaded != json!("object") {
+            // WebDriver scripts are not subject to the page's CSP (script-src 'self').
+            self.js(&format!("{}\nreturn 0;", axe_source())).await;
+        }
+        let result = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]})
+  .then((r) => done({violations: r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => n.target.join(" ") + " — " + n.failureSummary)})), passes: r.passes.length}))
+  .catch((e) => done({error: String(e)}));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            result["error"].is_null(),
+            "axe-core failed on {page}: {result}"
+        );
+        let violations = result["violations"].as_array().cloned().unwrap_or_default();
+        assert!(
+            violations.is_empty(),
+            "axe-core: {} WCAG 2 A/AA violation(s) on the {page} page:\n{}",
+            violations.len(),
+            serde_json::to_string_pretty(&violations).unwrap()
+        );
+        assert!(
+            result["passes"].as_u64().unwrap_or(0) > 0,
+            "axe-core checked nothing on {page}"
+        );
+    }
+
+    /// Presses and releases `keys` in order, as a keyboard would, on whatever has focus.
+    pub async fn press(&self, keys: &[char]) {
+        let mut actions = KeyActions::new("keyboard".into());
+        for &k in keys {
+            actions = actions
+                .then(KeyAction::Down { value: k })
+                .then(KeyAction::Up { value: k });
+        }
+        self.client.perform_actions(actions).await.unwrap();
+    }
+
+    /// Types `text` on the keyboard into whatever has focus.
+    pub async fn type_text(&self, text: &str) {
+        self.press(&text.chars().collect::<Vec<_>>()).await;
+    }
+
+    /// Moves focus with Tab (or Shift+Tab when `back`), at most `max` times, until the
+    /// focused element matches `css`; fails naming what had focus.
+    pub async fn tab_to(&self, css: &str, back: bool, max: usize) {
+        let focused = format!(
+            "return document.activeElement && document.activeElement.matches({:?})",
+            css
+        );
+        for _ in 0..max {
+            if self.js(&focused).await == json!(true) {
+                return;
+            }
+            if back {
+                let mut shift_tab = KeyActions::new("keyboard".into());
+                for action in [
+                    KeyAction::Down {
+                        value: Key::Shift.into(),
+                    },
+                    KeyAction::Down {
+                        value: Key::Tab.into(),
+                    },
+                    KeyAction::Up {
+                        value: Key::Tab.into(),
+                    },
+                    KeyAction::Up {
+                        value: Key::Shift.into(),
+                    },
+                ] {
+                    shift_tab = shift_tab.then(action);
+                }
+                self.client.perform_actions(shift_tab).await.unwrap();
+            } else {
+                self.press(&[Key::Tab.into()]).await;
+            }
+        }
+        let now = self
+            .js("const a = document.activeElement; return a ? a.outerHTML.slice(0, 120) : null")
+            .await;
+        panic!("{css} not reached with {max} Tab presses; focus is on {now}");
+    }
+
     /// Runs `script` (a function body) in the page and returns its value.
     pub async fn js(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap()
     }
+}
+
+/// axe-core's browser build, from where `.ci/install-axe` puts it (`.toolchains/axe`, or
+/// under `$DIALSYNC_PLUGIN_TOOLCHAINS`); fails naming the npm package when it is missing.
+pub fn axe_source() -> &'static str {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let root = std::env::var_os("DIALSYNC_PLUGIN_TOOLCHAINS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(".toolchains")
+            });
+        let file = root.join("axe/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the console's accessibility check needs the npm package `axe-core` \
+                 (4.14.1, pinned in .ci/axe/package-lock.json): run .ci/install-axe",
+                file.display()
+            )
+        })
+    })
 }
 
 /// `target/console-screenshots` of the target dir this test binary was built in.
@@ -243,11 +363,13 @@ pub fn screenshot_dir() -> PathBuf {
 pub struct Lab {
     pub emulator: RunningEmulator,
     pub dir: tempfile::TempDir,
+    /// The `dialsync.toml` the server runs with.
+    pub config_path: PathBuf,
     pub addr: std::net::SocketAddr,
     pub state: Arc<AppState>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<ServerTask>,
 }
 
 fn lab_fixtures() -> Fixtures {
@@ -353,13 +475,11 @@ impl Lab {
         create_lists(&emulator, &state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(state.clone(), listener, async {
-            let _ = rx.await;
-        }));
+        let (tx, server) = serve_on(state.clone(), listener);
         Lab {
             emulator,
             dir,
+            config_path,
             addr,
             state,
             http: reqwest::Client::builder()
@@ -369,6 +489,31 @@ impl Lab {
                 .unwrap(),
             shutdown: Some(tx),
             server: Some(server),
+        }
+    }
+
+    /// Stops the server (graceful) and starts a new one from `dialsync.toml` (as it is
+    /// now) on the same address, journal and home — a restart. Sessions end with it.
+    pub async fn restart(&mut self) {
+        self.stop_server().await;
+        let config = Config::load(&self.config_path).expect("config loads");
+        self.state = AppState::build(&config, Registry::new(&self.dir.path().join("home")))
+            .await
+            .expect("server state builds again");
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("the same address is free again");
+        let (tx, server) = serve_on(self.state.clone(), listener);
+        self.shutdown = Some(tx);
+        self.server = Some(server);
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
         }
     }
 
@@ -461,14 +606,23 @@ impl Lab {
 
     /// Stops the server (graceful) and the emulator.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
+        self.stop_server().await;
         self.emulator.shutdown().await;
     }
+}
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// `dialsync serve` on `listener` until the returned sender fires.
+fn serve_on(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+) -> (tokio::sync::oneshot::Sender<()>, ServerTask) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(state, listener, async {
+        let _ = rx.await;
+    }));
+    (tx, server)
 }
 
 /// The change the dialer holds: a rename of [`LOCKED`].

@@ -4,9 +4,10 @@
 //! `get_outbound_contactlist_contacts_bulk_job`, `post|get_outbound_contactlist_export`,
 //! `get_outbound_contactlist_importstatus`).
 //!
-//! A job is started with one POST and then polled (`GET …/contacts/bulk/jobs/{jobId}`)
-//! with a doubling pause (250 ms up to 5 s) until it reads `Complete` or `Failed`, or the
-//! caller's time limit passes. `bulk/remove` selects by criteria only, so removing known
+//! Both bulk jobs have one shape: started with one POST (`submit_job`), then polled
+//! (`GET …/contacts/bulk/jobs/{jobId}`, through [`super::jobs::poll_job`]) with a doubling
+//! pause (250 ms up to 5 s) until it reads `Complete` or `Failed`, or the caller's time
+//! limit passes; a run of jobs over chunks is `run_jobs`. `bulk/remove` selects by criteria only, so removing known
 //! contacts goes through a column they are keyed by (dialsync: the `externalId` column),
 //! [`BULK_IN_SET`] values per job.
 
@@ -14,9 +15,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::jobs::{Pacing, Step, poll_job};
 use crate::client::{Call, GenesysClient};
 use crate::error::GenesysError;
 use crate::model::{
@@ -30,14 +33,40 @@ pub const BULK_IN_SET: usize = 1000;
 /// Contact ids per `bulk/update` job.
 pub const BULK_UPDATE_IDS: usize = 1000;
 
-const FIRST_POLL: Duration = Duration::from_millis(250);
-const MAX_POLL: Duration = Duration::from_secs(5);
+/// How bulk jobs and exports are polled: 250 ms, doubling up to 5 s.
+const POLL: Pacing = Pacing {
+    first: Duration::from_millis(250),
+    max: Duration::from_secs(5),
+};
 
-const BULK_REMOVE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/remove";
-const BULK_UPDATE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/update";
 const BULK_JOB: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/jobs/{jobId}";
 const EXPORT: &str = "/api/v2/outbound/contactlists/{contactListId}/export";
 const IMPORT_STATUS: &str = "/api/v2/outbound/contactlists/{contactListId}/importstatus";
+
+/// The two bulk contact jobs: each starts with one POST and is polled the same way.
+#[derive(Clone, Copy, Debug)]
+enum BulkJob {
+    /// `POST …/contacts/bulk/remove` with a `ContactBulkSearchParameters`.
+    Remove,
+    /// `POST …/contacts/bulk/update` with a `ContactBulkEditRequest`.
+    Update,
+}
+
+impl BulkJob {
+    fn segment(self) -> &'static str {
+        match self {
+            BulkJob::Remove => "remove",
+            BulkJob::Update => "update",
+        }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            BulkJob::Remove => "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/remove",
+            BulkJob::Update => "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/update",
+        }
+    }
+}
 
 /// What a run of bulk jobs did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +78,24 @@ pub struct BulkOutcome {
 }
 
 impl GenesysClient {
+    /// Starts a bulk job of `kind` on the list with `body`.
+    async fn submit_job<B: Serialize + ?Sized>(
+        &self,
+        list_id: &str,
+        kind: BulkJob,
+        body: &B,
+    ) -> Result<ContactsBulkOperationJob, GenesysError> {
+        let url = self.list_url(list_id, &["contacts", "bulk", kind.segment()]);
+        let body = Self::json_body(kind.route(), body)?;
+        self.call_json(Call {
+            method: Method::POST,
+            route: kind.route(),
+            url,
+            body,
+        })
+        .await
+    }
+
     /// Starts a bulk delete (`POST …/contacts/bulk/remove`); poll it with
     /// [`GenesysClient::wait_for_bulk_job`].
     pub async fn start_bulk_remove(
@@ -56,24 +103,7 @@ impl GenesysClient {
         list_id: &str,
         params: &ContactBulkSearchParameters,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "contacts",
-            "bulk",
-            "remove",
-        ]);
-        let body = Self::json_body(BULK_REMOVE, params)?;
-        self.call_json(Call {
-            method: Method::POST,
-            route: BULK_REMOVE,
-            url,
-            body,
-        })
-        .await
+        self.submit_job(list_id, BulkJob::Remove, params).await
     }
 
     /// Starts a bulk edit (`POST …/contacts/bulk/update`).
@@ -82,24 +112,7 @@ impl GenesysClient {
         list_id: &str,
         request: &ContactBulkEditRequest,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "contacts",
-            "bulk",
-            "update",
-        ]);
-        let body = Self::json_body(BULK_UPDATE, request)?;
-        self.call_json(Call {
-            method: Method::POST,
-            route: BULK_UPDATE,
-            url,
-            body,
-        })
-        .await
+        self.submit_job(list_id, BulkJob::Update, request).await
     }
 
     /// One bulk job's current state.
@@ -108,17 +121,7 @@ impl GenesysClient {
         list_id: &str,
         job_id: &str,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "contacts",
-            "bulk",
-            "jobs",
-            job_id,
-        ]);
+        let url = self.list_url(list_id, &["contacts", "bulk", "jobs", job_id]);
         self.call_json(Call {
             method: Method::GET,
             route: BULK_JOB,
@@ -133,33 +136,43 @@ impl GenesysClient {
     pub async fn wait_for_bulk_job(
         &self,
         list_id: &str,
-        mut job: ContactsBulkOperationJob,
+        job: ContactsBulkOperationJob,
         limit: Duration,
     ) -> Result<ContactsBulkOperationJob, GenesysError> {
-        let end = Instant::now() + limit;
-        let mut pause = FIRST_POLL;
-        loop {
-            match job.state {
-                JobState::Complete => return Ok(job),
-                JobState::Failed => {
-                    return Err(GenesysError::Job {
-                        what: "bulk contact job",
-                        id: job.id.clone(),
-                        message: format!(
-                            "failed: {}",
-                            job.failure_reason
-                                .as_ref()
-                                .map_or_else(|| "no reason given".to_owned(), Value::to_string)
-                        ),
-                        timed_out: false,
-                    });
+        let id = job.id.clone();
+        let mut first = Some(job);
+        poll_job(
+            POLL,
+            Instant::now() + limit,
+            || {
+                let first = first.take();
+                let id = id.as_str();
+                async move {
+                    let job = match first {
+                        Some(job) => job,
+                        None => self.get_bulk_job(list_id, id).await?,
+                    };
+                    match job.state {
+                        JobState::Complete => Ok(Step::Done(job)),
+                        JobState::Failed => Err(GenesysError::Job {
+                            what: "bulk contact job",
+                            id: job.id.clone(),
+                            message: format!(
+                                "failed: {}",
+                                job.failure_reason
+                                    .as_ref()
+                                    .map_or_else(|| "no reason given".to_owned(), Value::to_string)
+                            ),
+                            timed_out: false,
+                        }),
+                        JobState::InProgress => Ok(Step::Pending(job)),
+                    }
                 }
-                JobState::InProgress => {}
-            }
-            if Instant::now() + pause > end {
-                return Err(GenesysError::Job {
+            },
+            |job| {
+                Err(GenesysError::Job {
                     what: "bulk contact job",
-                    id: job.id.clone(),
+                    id: job.id,
                     message: format!(
                         "still in progress after {} s ({} of {} records); it may yet finish",
                         limit.as_secs(),
@@ -167,12 +180,29 @@ impl GenesysClient {
                         job.total_records.unwrap_or(0)
                     ),
                     timed_out: true,
-                });
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_POLL);
-            job = self.get_bulk_job(list_id, &job.id).await?;
+                })
+            },
+        )
+        .await
+    }
+
+    /// Runs one bulk job per body, one after the other, each polled to completion within
+    /// `limit`; adds up what they did.
+    async fn run_jobs<B: Serialize>(
+        &self,
+        list_id: &str,
+        kind: BulkJob,
+        bodies: impl IntoIterator<Item = B>,
+        limit: Duration,
+    ) -> Result<BulkOutcome, GenesysError> {
+        let mut outcome = BulkOutcome::default();
+        for body in bodies {
+            let job = self.submit_job(list_id, kind, &body).await?;
+            let done = self.wait_for_bulk_job(list_id, job, limit).await?;
+            outcome.jobs += 1;
+            outcome.records += done.total_records.unwrap_or(0);
         }
+        Ok(outcome)
     }
 
     /// Hard-deletes the contacts whose `column` holds one of `values`: one
@@ -185,19 +215,14 @@ impl GenesysClient {
         values: &[String],
         limit: Duration,
     ) -> Result<BulkOutcome, GenesysError> {
-        let mut outcome = BulkOutcome::default();
-        for chunk in values.chunks(BULK_IN_SET) {
-            let params = ContactBulkSearchParameters {
+        let bodies = values
+            .chunks(BULK_IN_SET)
+            .map(|chunk| ContactBulkSearchParameters {
                 criteria: Some(ContactBulkSearchCriteria::column_in(column, chunk)),
                 generate_download_uri: Some(false),
                 ..ContactBulkSearchParameters::default()
-            };
-            let job = self.start_bulk_remove(list_id, &params).await?;
-            let done = self.wait_for_bulk_job(list_id, job, limit).await?;
-            outcome.jobs += 1;
-            outcome.records += done.total_records.unwrap_or(0);
-        }
-        Ok(outcome)
+            });
+        self.run_jobs(list_id, BulkJob::Remove, bodies, limit).await
     }
 
     /// Sets `fields` (e.g. `{"callable": false}`) on the contacts `ids`: one `bulk/update`
@@ -209,25 +234,20 @@ impl GenesysClient {
         fields: &Map<String, Value>,
         limit: Duration,
     ) -> Result<BulkOutcome, GenesysError> {
-        let mut outcome = BulkOutcome::default();
-        for chunk in ids.chunks(BULK_UPDATE_IDS) {
-            let request = ContactBulkEditRequest {
+        let bodies = ids
+            .chunks(BULK_UPDATE_IDS)
+            .map(|chunk| ContactBulkEditRequest {
                 contact_ids: Some(chunk.to_vec()),
                 contact: fields.clone(),
                 generate_download_uri: Some(false),
                 ..ContactBulkEditRequest::default()
-            };
-            let job = self.start_bulk_update(list_id, &request).await?;
-            let done = self.wait_for_bulk_job(list_id, job, limit).await?;
-            outcome.jobs += 1;
-            outcome.records += done.total_records.unwrap_or(0);
-        }
-        Ok(outcome)
+            });
+        self.run_jobs(list_id, BulkJob::Update, bodies, limit).await
     }
 
     /// Starts an export of the whole list (`POST …/export`).
     pub async fn start_contact_list_export(&self, list_id: &str) -> Result<(), GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "export"]);
+        let url = self.list_url(list_id, &["export"]);
         self.call_empty(Call {
             method: Method::POST,
             route: EXPORT,
@@ -242,7 +262,7 @@ impl GenesysClient {
         &self,
         list_id: &str,
     ) -> Result<Option<ExportUri>, GenesysError> {
-        let url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "export"]);
+        let url = self.list_url(list_id, &["export"]);
         match self
             .call_json(Call {
                 method: Method::GET,
@@ -271,40 +291,39 @@ impl GenesysClient {
             .await?
             .and_then(|e| e.export_timestamp);
         self.start_contact_list_export(list_id).await?;
-        let end = Instant::now() + limit;
-        let mut pause = FIRST_POLL;
-        let ready = loop {
-            if let Some(e) = self.get_contact_list_export(list_id).await?
-                && e.export_timestamp.is_some()
-                && e.export_timestamp != previous
-            {
-                break e;
-            }
-            if Instant::now() + pause > end {
-                return Err(GenesysError::Job {
+        let ready = poll_job(
+            POLL,
+            Instant::now() + limit,
+            || {
+                let previous = previous.clone();
+                async move {
+                    Ok(match self.get_contact_list_export(list_id).await? {
+                        Some(e)
+                            if e.export_timestamp.is_some() && e.export_timestamp != previous =>
+                        {
+                            Step::Done(e)
+                        }
+                        _ => Step::Pending(()),
+                    })
+                }
+            },
+            |()| {
+                Err(GenesysError::Job {
                     what: "contact list export of",
                     id: list_id.to_owned(),
                     message: format!("not ready after {} s", limit.as_secs()),
                     timed_out: true,
-                });
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_POLL);
-        };
+                })
+            },
+        )
+        .await?;
         let text = self.download_text(&ready.uri).await?;
         parse_export(list_id, &text)
     }
 
     /// The list's import status (`GET …/importstatus`).
     pub async fn get_import_status(&self, list_id: &str) -> Result<ImportStatus, GenesysError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "importstatus",
-        ]);
+        let url = self.list_url(list_id, &["importstatus"]);
         self.call_json(Call {
             method: Method::GET,
             route: IMPORT_STATUS,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use reqwest::Method;
 
+use super::jobs::{Pacing, Step, poll_job};
 use crate::client::{Call, GenesysClient};
 use crate::consistency::{FIRST_PAUSE, MAX_PAUSE, Wrote};
 use crate::error::GenesysError;
@@ -40,7 +41,7 @@ impl GenesysClient {
         contacts: &[WritableDialerContact],
         opts: AddContactsOptions,
     ) -> Result<Vec<DialerContact>, GenesysError> {
-        let mut url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "contacts"]);
+        let mut url = self.list_url(list_id, &["contacts"]);
         {
             let mut q = url.query_pairs_mut();
             if let Some(v) = opts.priority {
@@ -82,22 +83,31 @@ impl GenesysClient {
         list_id: &str,
         contact_id: &str,
     ) -> Result<Option<DialerContact>, GenesysError> {
-        let mut pause = FIRST_PAUSE;
-        loop {
-            let got = self.get_contact_once(list_id, contact_id).await?;
-            let stale = match (self.expected_write(list_id, contact_id), &got) {
-                (Some((Wrote::Present, end)), None) | (Some((Wrote::Deleted, end)), Some(_)) => {
-                    tokio::time::Instant::now() + pause <= end
+        let Some((wrote, end)) = self.expected_write(list_id, contact_id) else {
+            return self.get_contact_once(list_id, contact_id).await;
+        };
+        let pacing = Pacing {
+            first: FIRST_PAUSE,
+            max: MAX_PAUSE,
+        };
+        poll_job(
+            pacing,
+            end,
+            || async move {
+                let got = self.get_contact_once(list_id, contact_id).await?;
+                let contradicts = match wrote {
+                    Wrote::Present => got.is_none(),
+                    Wrote::Deleted => got.is_some(),
+                };
+                if !contradicts {
+                    return Ok(Step::Done(got));
                 }
-                _ => false,
-            };
-            if !stale {
-                return Ok(got);
-            }
-            tracing::debug!(org = %self.org(), list_id, contact_id, pause_ms = pause.as_millis() as u64, "re-reading a contact written moments ago");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_PAUSE);
-        }
+                tracing::debug!(org = %self.org(), list_id, contact_id, "re-reading a contact written moments ago");
+                Ok(Step::Pending(got))
+            },
+            Ok,
+        )
+        .await
     }
 
     async fn get_contact_once(
@@ -164,7 +174,7 @@ impl GenesysClient {
     /// silently skips contacts in use by a running campaign.
     pub async fn delete_contacts(&self, list_id: &str, ids: &[String]) -> Result<(), GenesysError> {
         for chunk in ids.chunks(DELETE_IDS_PER_CALL) {
-            let mut url = self.url(&["api", "v2", "outbound", "contactlists", list_id, "contacts"]);
+            let mut url = self.list_url(list_id, &["contacts"]);
             {
                 let mut q = url.query_pairs_mut();
                 for id in chunk {
@@ -192,15 +202,7 @@ impl GenesysClient {
     ) -> Result<Vec<DialerContact>, GenesysError> {
         let mut all = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(GET_IDS_PER_CALL) {
-            let url = self.url(&[
-                "api",
-                "v2",
-                "outbound",
-                "contactlists",
-                list_id,
-                "contacts",
-                "bulk",
-            ]);
+            let url = self.list_url(list_id, &["contacts", "bulk"]);
             let body = Self::json_body(CONTACTS_BULK, chunk)?;
             let page: Vec<DialerContact> = self
                 .call_json(Call {
@@ -221,15 +223,7 @@ impl GenesysClient {
         list_id: &str,
         request: &ContactListingRequest,
     ) -> Result<ContactListingResponse, GenesysError> {
-        let url = self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "contacts",
-            "search",
-        ]);
+        let url = self.list_url(list_id, &["contacts", "search"]);
         let body = Self::json_body(CONTACTS_SEARCH, request)?;
         self.call_json(Call {
             method: Method::POST,
@@ -317,15 +311,14 @@ impl GenesysClient {
     }
 
     fn contact_url(&self, list_id: &str, contact_id: &str) -> url::Url {
-        self.url(&[
-            "api",
-            "v2",
-            "outbound",
-            "contactlists",
-            list_id,
-            "contacts",
-            contact_id,
-        ])
+        self.list_url(list_id, &["contacts", contact_id])
+    }
+
+    /// `…/api/v2/outbound/contactlists/{list_id}/` + `tail` (each segment escaped).
+    pub(crate) fn list_url(&self, list_id: &str, tail: &[&str]) -> url::Url {
+        let mut segments = vec!["api", "v2", "outbound", "contactlists", list_id];
+        segments.extend_from_slice(tail);
+        self.url(&segments)
     }
 }
 

@@ -5,6 +5,7 @@ mod bulk;
 mod campaigns;
 mod contacts;
 mod integrations;
+mod jobs;
 mod paging;
 mod users;
 

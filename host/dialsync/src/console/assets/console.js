@@ -193,7 +193,7 @@
           h("button", { type: "button", class: "swap-btn", onclick: () => swap(s.name, choose.value) }, "Swap"), " ",
           h("button.secondary", { type: "button", class: "secondary rollback-btn", disabled: !s.canRollBack, onclick: () => rollback(s.name) }, "Roll back")),
         cell("History", s.history.length ? h("ol.cols", {}, s.history.map((r) =>
-          h("li", {}, `${time(r.atMs)}: ${r.kind} ${r.from.id} → ${r.to.id}`))) : h("span.muted", {}, "no swaps yet"))));
+          h("li", {}, `${time(r.atMs)}: ${r.kind} ${r.from.id} → ${r.to.id}`, r.note ? h("div.muted", {}, r.note) : null))) : h("span.muted", {}, "no swaps yet"))));
     }
   }
   async function swap(source, plugin) {
@@ -439,13 +439,81 @@
           h("h2", {}, h("code", {}, a.name)),
           h("p", {}, a.description),
           a.problems.length ? h("p.err", {}, "Genesys would refuse it: " + a.problems.join("; ")) : null,
-          h("div.actions-row", {}, copy, h("button.secondary", { type: "button", "aria-label": `Download ${a.name}.json`, onclick: () => download(a.name + ".json", text) }, "Download .json")),
+          h("div.actions-row", {}, copy, h("button.secondary", { type: "button", "aria-label": `Download .json of ${a.name}`, onclick: () => download(a.name + ".json", text) }, "Download .json")),
           h("details", {}, h("summary", {}, "Definition"), h("pre.json", { tabindex: 0 }, text))));
       }
     } catch (e) { showError(list, e); }
   }
   $("#actions-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadActions(); });
-  pages.actions = { show: loadActions };
+
+  // `dialsync actions install` from the console: dry run, install, the last ones kept.
+  const installVerb = (outcome, dry) => dry ? { created: "would create", updated: "would update", unchanged: "unchanged" }[outcome]
+    : outcome;
+  function installView(run, heading) {
+    const when = `${time(run.atMs)} · org ${run.org} · integration "${run.integrationName}" · base URL ${run.baseUrl}`;
+    const box = h("div.install-run", { "data-kind": run.dryRun ? "dry-run" : "install" }, h("h3", {}, heading), h("p.muted", {}, when));
+    if (run.error) { box.append(h("p.error-box", {}, (run.dryRun ? "Dry run failed: " : "Install failed: ") + run.error)); return box; }
+    const r = run.report;
+    const i = r.integration;
+    box.append(h("p", {}, "Integration ", h("code", {}, i.name), ` (${i.id || "not created yet"}): `,
+      badge(i.outcome === "unchanged" ? "found" : installVerb(i.outcome, r.dryRun), i.outcome === "unchanged" ? "done" : "pending")));
+    box.append(h("div.table-wrap", {}, h("table.stack.install-table", {},
+      h("caption.sr-only", {}, (run.dryRun ? "Plan" : "Result") + " per data action"),
+      h("thead", {}, h("tr", {}, ["Action", run.dryRun ? "Plan" : "Result", "Changed", "Version", "Id"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, r.actions.map((a) => h("tr", { "data-action": a.name, "data-outcome": a.outcome },
+        cell("Action", h("code", {}, a.name)),
+        cell(run.dryRun ? "Plan" : "Result", badge(installVerb(a.outcome, r.dryRun), a.outcome === "unchanged" ? "done" : "pending")),
+        cell("Changed", a.changed.length ? a.changed.join(", ") : "—"),
+        h("td.num", { "data-label": "Version" }, a.version ?? "—"),
+        cell("Id", h("span.sha", {}, a.id || "—"))))))));
+    box.append(h("p.muted", {}, `${r.requests} API requests`));
+    return box;
+  }
+  let installState = null;
+  function showLastInstalls() {
+    const last = clear($("#install-last"));
+    const runs = (installState.runs || {})[$("#install-org").value] || {};
+    if (installState.stateError) last.append(h("p.error-box", {}, "The last installs could not be read: " + installState.stateError));
+    if (runs.lastInstall) last.append(installView(runs.lastInstall, "Last install"));
+    if (runs.lastDryRun) last.append(installView(runs.lastDryRun, "Last dry run"));
+    if (!runs.lastInstall && !runs.lastDryRun) last.append(h("p.muted", {}, "No install or dry run from the console yet for this org."));
+  }
+  async function loadInstalls() {
+    try {
+      installState = await api("/actions/install");
+      const org = $("#install-org");
+      const keep = org.value;
+      clear(org).append(...installState.orgs.map((o) => h("option", { value: o }, o)));
+      if (keep) org.value = keep;
+      if (!$("#install-name").value) $("#install-name").value = installState.defaultIntegrationName;
+      const none = !installState.orgs.length;
+      $("#install-dry-run").disabled = none;
+      $("#install-run").disabled = none;
+      if (none) clear($("#install-result")).append(h("p.muted", {}, "No org in dialsync.toml has Genesys credentials: nothing to install into."));
+      showLastInstalls();
+    } catch (e) { showError($("#install-last"), e); }
+  }
+  async function runInstall(dryRun) {
+    const out = clear($("#install-result"));
+    out.append(h("p", {}, dryRun ? "Dry run…" : "Installing…"));
+    for (const b of ["#install-dry-run", "#install-run"]) $(b).disabled = true;
+    try {
+      const body = { org: $("#install-org").value, integrationName: $("#install-name").value, baseUrl: $("#actions-base").value, dryRun };
+      const r = await api("/actions/install", { method: "POST", json: body });
+      clear(out).append(installView(r.run, dryRun ? "Dry run" : "Install"));
+      // After a real install the definitions below show the integration it used.
+      const installedInto = !dryRun && r.run.report && r.run.report.integration.id;
+      if (installedInto) { $("#actions-integration").value = installedInto; loadActions(); }
+      if (r.saveError) out.append(h("p.error-box", {}, "The result could not be kept: " + r.saveError));
+      await loadInstalls();
+    } catch (e) { showError(out, e); }
+    for (const b of ["#install-dry-run", "#install-run"]) $(b).disabled = !(installState && installState.orgs.length);
+  }
+  $("#install-form").addEventListener("submit", (ev) => ev.preventDefault());
+  $("#install-org").addEventListener("change", showLastInstalls);
+  $("#install-dry-run").addEventListener("click", () => runInstall(true));
+  $("#install-run").addEventListener("click", () => runInstall(false));
+  pages.actions = { show() { loadActions(); loadInstalls(); } };
 
   route();
 })();
