@@ -37,6 +37,11 @@ fn main() {
         workspace.join("plugins").display()
     );
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
+    // The guest profile (`[profile.plugin]`) lives in the workspace manifest.
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.toml").display()
+    );
     println!("cargo:rerun-if-changed=build.rs");
 
     check_target_installed();

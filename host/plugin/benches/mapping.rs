@@ -5,6 +5,11 @@
 //! and instantiate and how much memory it uses. Prints tables; the ratio is
 //! what to watch, since both sides are measured in the same run.
 //!
+//! BEFORE and AFTER come from this one run: the Rust plugins are measured as
+//! bundled (guest profile `plugin`, opt-level 3) and as they were built before
+//! (profile `plugin-small`, opt-level "s", compiled here into the plugins'
+//! target directory), each on the same host runtime.
+//!
 //! The Python and JavaScript custom-CRM plugins (plugins/custom-crm-py,
 //! plugins/custom-crm-js) are built from source with the toolchains
 //! plugins/toolchains/install.sh puts in `.toolchains/`; without them their
@@ -195,10 +200,62 @@ fn build_language_plugin(lang: &str, out: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(out).map_err(|e| e.to_string())
 }
 
+/// The target directory this benchmark was built in: the nearest ancestor of
+/// the executable that cargo marked with `CACHEDIR.TAG`.
+fn target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .map(Path::to_path_buf)
+}
+
+/// The Rust plugins as they were built before (profile `plugin-small`,
+/// opt-level "s"), compiled into the bundled plugins' own target directory,
+/// in the order of `bundled()`; or why not.
+fn build_before_guests() -> Result<Vec<Vec<u8>>, String> {
+    let target = target_dir()
+        .ok_or("cannot find the target directory")?
+        .join("wasm-plugins");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace())
+        .args(["build", "--quiet", "--target", "wasm32-wasip2"])
+        .args(["--profile", "plugin-small", "--target-dir"])
+        .arg(&target);
+    for (name, _) in dialsync_bundled_plugins::bundled() {
+        cmd.arg("-p").arg(format!("dialsync-plugin-{name}"));
+    }
+    // The same clean environment as host/bundled-plugins/build.rs.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed ({status})"));
+    }
+    dialsync_bundled_plugins::bundled()
+        .iter()
+        .map(|(name, _)| {
+            let file = format!("dialsync_plugin_{}.wasm", name.replace('-', "_"));
+            let path = target.join("wasm32-wasip2/plugin-small").join(file);
+            std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
 /// One row: a component under test.
 struct Subject {
     name: &'static str,
     lang: &'static str,
+    /// `after` (as bundled) or `before` (the former guest build).
+    build: &'static str,
     bytes: Vec<u8>,
     make: fn(usize) -> Value,
     native: Option<fn(&[Value]) -> f64>,
@@ -220,6 +277,7 @@ fn main() {
         Subject {
             name: "servicenow",
             lang: "rust",
+            build: "after",
             bytes: dialsync_bundled_plugins::SERVICENOW.to_vec(),
             make: servicenow_record,
             native: Some(native_rate::<dialsync_plugin_servicenow::ServiceNow>),
@@ -227,6 +285,7 @@ fn main() {
         Subject {
             name: "salesforce",
             lang: "rust",
+            build: "after",
             bytes: dialsync_bundled_plugins::SALESFORCE.to_vec(),
             make: salesforce_record,
             native: Some(native_rate::<dialsync_plugin_salesforce::Salesforce>),
@@ -234,17 +293,34 @@ fn main() {
         Subject {
             name: "custom-crm",
             lang: "rust",
+            build: "after",
             bytes: dialsync_bundled_plugins::CUSTOM_CRM.to_vec(),
             make: custom_crm_record,
             native: Some(native_rate::<dialsync_plugin_custom_crm::CustomCrm>),
         },
     ];
+    match build_before_guests() {
+        Ok(before) => {
+            let rows: Vec<Subject> = subjects
+                .iter()
+                .zip(before)
+                .map(|(s, bytes)| Subject {
+                    build: "before",
+                    bytes,
+                    ..*s
+                })
+                .collect();
+            subjects.extend(rows);
+        }
+        Err(why) => println!("Rust plugins BEFORE (opt-level \"s\"): not measured: {why}"),
+    }
     let scratch = tempfile::tempdir().expect("scratch directory");
     for (name, lang) in [("custom-crm-py", "python"), ("custom-crm-js", "js")] {
         match build_language_plugin(lang, &scratch.path().join(format!("{name}.wasm"))) {
             Ok(bytes) => subjects.push(Subject {
                 name,
                 lang,
+                build: "after",
                 bytes,
                 make: custom_crm_record,
                 native: None,
@@ -255,8 +331,8 @@ fn main() {
 
     println!("\nComponents (compile = Cranelift in this process; load = from the on-disk cache)\n");
     println!(
-        "{:<14} {:<7} {:>10} {:>11} {:>13} {:>10}",
-        "plugin", "lang", "size KiB", "compile ms", "compiled KiB", "load ms"
+        "{:<14} {:<7} {:<7} {:>10} {:>11} {:>13} {:>10}",
+        "plugin", "lang", "build", "size KiB", "compile ms", "compiled KiB", "load ms"
     );
     let cache = tempfile::tempdir().expect("cache directory");
     for s in &subjects {
@@ -279,9 +355,10 @@ fn main() {
             .expect("loads");
         let load = started.elapsed();
         println!(
-            "{:<14} {:<7} {:>10} {:>11.0} {:>13} {:>10.1}",
+            "{:<14} {:<7} {:<7} {:>10} {:>11.0} {:>13} {:>10.1}",
             s.name,
             s.lang,
+            s.build,
             s.bytes.len() / 1024,
             compile.as_secs_f64() * 1000.0,
             compiled.len() / 1024,
@@ -293,9 +370,10 @@ fn main() {
         "\nMapping: batch {BATCH}; each cell bounded to {MAX_ITERATIONS} iterations or {MAX_TIME:?}\n"
     );
     println!(
-        "{:<14} {:<7} {:>11} {:>14} {:>12} {:>11} {:>12} {:>14} {:>12}",
+        "{:<14} {:<7} {:<7} {:>11} {:>14} {:>12} {:>11} {:>12} {:>14} {:>12}",
         "plugin",
         "lang",
+        "build",
         "wasm rec/s",
         "wasm rec/s (1)",
         "native rec/s",
@@ -320,9 +398,10 @@ fn main() {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "{:<14} {:<7} {:>11.0} {:>14.0} {:>12} {:>11} {:>12} {:>14.1} {:>12}",
+            "{:<14} {:<7} {:<7} {:>11.0} {:>14.0} {:>12} {:>11} {:>12} {:>14.1} {:>12}",
             s.name,
             s.lang,
+            s.build,
             batch.rate,
             single.rate,
             native,
@@ -331,7 +410,7 @@ fn main() {
             single.instantiate_us,
             batch.peak_memory / 1024,
         );
-        if s.lang == "rust" {
+        if s.lang == "rust" && s.build == "after" {
             epoch_rows.push((s.name, records, batch.rate));
         }
     }
@@ -362,6 +441,8 @@ fn main() {
     }
     println!(
         "\n`wasm rec/s (1)` maps one record per call (a fresh instance each): per-call overhead.\n\
-         `native/wasm` is how many times slower the wasm path is than the same code natively."
+         `native/wasm` is how many times slower the wasm path is than the same code natively.\n\
+         `build`: `after` = the bundled plugins (guest opt-level 3); `before` = the former\n\
+         guest build (opt-level \"s\"), on the same host runtime."
     );
 }

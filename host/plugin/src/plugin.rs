@@ -192,30 +192,40 @@ impl LoadedPlugin {
             logs_dropped: 0,
         };
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; records.len()];
-        let mut batch: Vec<(usize, String)> = Vec::new();
+        // The records that pass the input schema: their indices, and their JSON
+        // text as the guest receives it.
+        let mut indices: Vec<usize> = Vec::with_capacity(records.len());
+        let mut texts: Vec<String> = Vec::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
             let errors = validate::errors(&self.inner.input, record);
             if errors.is_empty() {
-                batch.push((index, record.to_string()));
+                indices.push(index);
+                texts.push(record.to_string());
             } else {
                 outcomes[index] = Some(RecordOutcome::Reject { errors });
             }
         }
 
-        if !batch.is_empty() {
-            let texts: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();
+        if !texts.is_empty() {
             match self.invoke_map(&texts, &genesys, &mut report).await {
                 Ok(mapped) => {
-                    for ((index, _), outcome) in batch.iter().zip(mapped) {
+                    for (index, outcome) in indices.iter().zip(mapped) {
                         outcomes[*index] = Some(outcome);
                     }
                 }
-                Err(failure) if batch.len() == 1 => {
-                    outcomes[batch[0].0] = Some(self.failed(failure.kind, failure.message));
+                Err(failure) if texts.len() == 1 => {
+                    outcomes[indices[0]] = Some(self.failed(failure.kind, failure.message));
                 }
                 Err(failure) => {
-                    self.isolate(&batch, failure, &genesys, &mut report, &mut outcomes)
-                        .await
+                    self.isolate(
+                        &indices,
+                        &texts,
+                        failure,
+                        &genesys,
+                        &mut report,
+                        &mut outcomes,
+                    )
+                    .await
                 }
             }
         }
@@ -237,7 +247,8 @@ impl LoadedPlugin {
     /// twice the call deadline; records not re-run fail as `not-isolated`.
     async fn isolate(
         &self,
-        batch: &[(usize, String)],
+        indices: &[usize],
+        texts: &[String],
         batch_failure: CallFailure,
         genesys: &Option<Arc<dyn GenesysPort>>,
         report: &mut MapReport,
@@ -246,7 +257,7 @@ impl LoadedPlugin {
         let limits = self.inner.runtime.limits();
         let budget_until = Instant::now() + limits.deadline * 2;
         let mut deadline_failures = 0;
-        for (n, (index, text)) in batch.iter().enumerate() {
+        for (n, (index, text)) in indices.iter().zip(texts).enumerate() {
             if n >= limits.max_isolation_reruns
                 || deadline_failures >= 2
                 || Instant::now() >= budget_until
@@ -255,7 +266,7 @@ impl LoadedPlugin {
                     FailureKind::NotIsolated,
                     format!(
                         "its batch of {} records failed ({}: {}) and the re-run budget ran out before this record",
-                        batch.len(),
+                        texts.len(),
                         batch_failure.kind.as_str(),
                         batch_failure.message
                     ),

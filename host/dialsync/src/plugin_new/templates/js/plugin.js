@@ -55,7 +55,9 @@ const plugin = {
       return sdk.reject([new FieldError("/id", "invalid-id", e.message)]);
     }
     const optedOut = record.opted_out === true;
-    if (phones.length === 0 && !optedOut) return sdk.skip(`no phone: ${externalId} has no phone number`);
+    // A record with no phone is still an upsert, with no phones: the host
+    // writes the phone columns empty and makes the contact uncallable (the
+    // numbers were cleared in the CRM). Never skip it.
     return sdk.change({
       externalId,
       sourceId: id,

@@ -61,8 +61,9 @@ class Plugin:
         except sdk.ExternalIdError as e:
             return sdk.reject([FieldError("/id", "invalid-id", str(e))])
         opted_out = record.get("opted_out") is True
-        if not phones and not opted_out:
-            return sdk.skip(f"no phone: {external_id} has no phone number")
+        # A record with no phone is still an upsert, with no phones: the host
+        # writes the phone columns empty and makes the contact uncallable (the
+        # numbers were cleared in the CRM). Never skip it.
         return sdk.change(
             external_id=external_id,
             source_id=id,

@@ -75,9 +75,9 @@ impl Mapper for Plugin {
             Err(e) => return MapOutcome::Reject(vec![FieldError::new("/id", "invalid-id", e.to_string())]),
         };
         let opted_out = record.get("opted_out") == Some(&Value::Bool(true));
-        if phones.is_empty() && !opted_out {
-            return MapOutcome::Skip(format!("no phone: {external_id} has no phone number"));
-        }
+        // A record with no phone is still an upsert, with no phones: the host
+        // writes the phone columns empty and makes the contact uncallable (the
+        // numbers were cleared in the CRM). Never skip it.
         let operation = if opted_out { Operation::DoNotCall } else { Operation::Upsert };
         MapOutcome::Change(ContactChange {
             external_id,
