@@ -116,7 +116,9 @@ pub fn is_do_not_call(change: &Change) -> bool {
 /// change and decides the callable flag: a do-not-call contact stays uncallable through
 /// edits, removes and re-creates until consent is restored (see [`Compliance`]). A
 /// do-not-call change without content only changes compliance. A partial change with no
-/// known content returns `NeedsBase` — sending only its columns would wipe the others.
+/// known content returns `NeedsBase` — sending only its columns would wipe the others —
+/// unless a later full change or remove in the same fold supersedes it (a hard-deleted
+/// contact re-created in full after an older partial edit is simply the full row).
 pub fn fold<'a>(
     external_id: &str,
     base: Option<&Row>,
@@ -125,10 +127,14 @@ pub fn fold<'a>(
 ) -> Result<Target, NeedsBase> {
     let mut current: Option<Row> = base.cloned();
     let mut removed = false;
+    // A partial change seen with nothing to merge into; cleared by a later full change or
+    // remove, which make its columns irrelevant.
+    let mut needs_base = false;
     for change in changes {
         compliance.observe(change);
         if change.operation == Operation::Remove {
             removed = true;
+            needs_base = false;
             continue;
         }
         // A do-not-call change with no columns only flips the flags: it merges like a
@@ -141,7 +147,10 @@ pub fn fold<'a>(
             (_, false) => BTreeMap::new(),
             (Some(row), true) if !removed => row.data.clone(),
             (_, true) if flags_only => continue,
-            (_, true) => return Err(NeedsBase),
+            (_, true) => {
+                needs_base = true;
+                continue;
+            }
         };
         data.extend(change.columns.iter().map(|(k, v)| (k.clone(), v.clone())));
         data.extend(
@@ -152,10 +161,16 @@ pub fn fold<'a>(
         );
         data.insert(EXTERNAL_ID_COLUMN.to_string(), external_id.to_string());
         removed = false;
+        if !merges {
+            needs_base = false;
+        }
         current = Some(Row {
             data,
             callable: true,
         });
+    }
+    if needs_base {
+        return Err(NeedsBase);
     }
     if let Some(row) = current.as_mut() {
         row.callable = !compliance.do_not_call;
@@ -302,6 +317,30 @@ mod tests {
         let row = present(fold("E1", Some(&base), &mut Compliance::default(), [&b]).unwrap());
         assert_eq!(row.data["first"], "A");
         assert_eq!(row.data["last"], "C");
+    }
+
+    #[test]
+    fn a_later_full_change_or_remove_supersedes_a_partial_without_base() {
+        let partial = change(Operation::Upsert, true, &[("last", "Old")]);
+        let full = change(Operation::Upsert, false, &[("first", "A"), ("last", "B")]);
+        let row = present(fold("E1", None, &mut Compliance::default(), [&partial, &full]).unwrap());
+        assert_eq!(row.data["first"], "A");
+        assert_eq!(row.data["last"], "B");
+        let remove = change(Operation::Remove, false, &[]);
+        assert!(matches!(
+            fold("E1", None, &mut Compliance::default(), [&partial, &remove]).unwrap(),
+            Target::Removed { last: None }
+        ));
+        // A partial after the full change still merges; one after a remove needs a base.
+        let later = change(Operation::Upsert, true, &[("last", "C")]);
+        let row = present(
+            fold("E1", None, &mut Compliance::default(), [&partial, &full, &later]).unwrap(),
+        );
+        assert_eq!(row.data["last"], "C");
+        assert_eq!(
+            fold("E1", None, &mut Compliance::default(), [&full, &remove, &later]),
+            Err(NeedsBase)
+        );
     }
 
     #[test]
