@@ -513,7 +513,10 @@ async fn the_example_weekly_plan_applies_to_the_sample_org_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_beyond_the_attempt_bound_fail_the_agent_with_the_reason() {
-    let emu = emulator(10000.0, 3).await;
+    // The churn bumps (nearly) every user once per 100 ms tick; 25–50 ms per request makes
+    // every read→PATCH gap long enough that many of the 40 straddle a tick, however fast or
+    // loaded the machine (with 3 ms the whole apply could fit between two ticks).
+    let emu = emulator(10000.0, 25).await;
     let client = client(&emu);
     let mut plan = String::from("agents:\n");
     for i in 0..40 {

@@ -69,6 +69,13 @@ async fn acknowledged_webhooks_survive_sigkill() {
     let emulator = start_emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &emulator.base_url(), "");
+    // A short lease: the restarted server takes over the killed one's claims after it.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "path = \"journal.db\"",
+        "path = \"journal.db\"\nlease_secs = 2",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
     let home = dir.path().join("home");
 
     // The list, with the columns the ServiceNow plugin declares.

@@ -334,11 +334,22 @@ mod tests {
         // A partial after the full change still merges; one after a remove needs a base.
         let later = change(Operation::Upsert, true, &[("last", "C")]);
         let row = present(
-            fold("E1", None, &mut Compliance::default(), [&partial, &full, &later]).unwrap(),
+            fold(
+                "E1",
+                None,
+                &mut Compliance::default(),
+                [&partial, &full, &later],
+            )
+            .unwrap(),
         );
         assert_eq!(row.data["last"], "C");
         assert_eq!(
-            fold("E1", None, &mut Compliance::default(), [&full, &remove, &later]),
+            fold(
+                "E1",
+                None,
+                &mut Compliance::default(),
+                [&full, &remove, &later]
+            ),
             Err(NeedsBase)
         );
     }
