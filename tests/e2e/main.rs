@@ -2,6 +2,7 @@
 //! emulator, and several real `dialsync` processes on one journal.
 
 mod processes;
+mod scale_out_pg;
 mod support;
 mod sync_engine;
 mod sync_semantics;

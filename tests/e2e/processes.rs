@@ -6,7 +6,7 @@
 //! finishes. Afterwards there is no dead letter and every list equals the state computed
 //! independently from the input.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -24,7 +24,9 @@ use dialsync_emulator::{
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use serde_json::{Value, json};
 
-use super::support::{SECRET_ENV, dialsync, emulator};
+use super::support::{
+    SECRET_ENV, dialsync, emulator, expected, finish, list_state, record, records,
+};
 
 const HOOKS_TOKEN_ENV: &str = "DIALSYNC_E2E_HOOKS_TOKEN";
 const HOOKS_TOKEN: &str = "hooks-token-1";
@@ -118,64 +120,6 @@ default_region = "US"
     let path = dir.join("dialsync.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A ServiceNow record; `version` moves the update time and the title; every 7th is
-/// inactive (do-not-call).
-fn record(prefix: u32, i: usize, version: u32) -> Value {
-    json!({
-        "sys_id": format!("{prefix:08x}{i:024x}"),
-        "sys_updated_on": format!("2024-03-{:02} 10:00:00", 1 + version),
-        "sys_class_name": "customer_contact",
-        "first_name": format!("First{i}"),
-        "last_name": format!("Last{i}"),
-        "email": format!("p{i}@example.com"),
-        "title": format!("title v{version}"),
-        "active": if i.is_multiple_of(7) { "false" } else { "true" },
-        "phone": format!("+1650253{:04}", i),
-        "country": "US",
-    })
-}
-
-/// What a list must hold after `records(prefix, n)` were delivered in any order:
-/// externalId → (title, callable).
-fn expected(prefix: u32, n: usize) -> HashMap<String, (String, bool)> {
-    (0..n)
-        .map(|i| {
-            (
-                format!("sn_{prefix:08x}{i:024x}"),
-                ("title v2".to_string(), i % 7 != 0),
-            )
-        })
-        .collect()
-}
-
-/// Each record's new version, then its old one (stale or superseded).
-fn records(prefix: u32, n: usize) -> Vec<Value> {
-    (0..n)
-        .flat_map(|i| [record(prefix, i, 2), record(prefix, i, 1)])
-        .collect()
-}
-
-/// externalId → (title, callable) of a list in the emulator; panics on a duplicate.
-fn list_state(emu: &RunningEmulator, list: &str) -> HashMap<String, (String, bool)> {
-    let dump = emu.state();
-    let list = dump
-        .contact_lists
-        .iter()
-        .find(|l| l.list.id == list)
-        .unwrap();
-    let mut out = HashMap::new();
-    for c in &list.contacts {
-        let ext = c.data["externalId"].as_str().unwrap().to_string();
-        let title = c.data.get("title").and_then(Value::as_str).unwrap_or("");
-        assert!(
-            out.insert(ext.clone(), (title.to_string(), c.callable))
-                .is_none(),
-            "duplicate contact for {ext}"
-        );
-    }
-    out
 }
 
 /// Changes the `letters` source's plugin would map `records(3, n)` to (newest versions).
@@ -280,31 +224,6 @@ fn spawn(dir: &Path, args: &[&str], config: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits (bounded) for a child to exit; returns its exit code and stderr.
-async fn finish(child: Child, what: &str) -> (Option<i32>, String) {
-    let what = what.to_string();
-    tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let mut child = child;
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                let out = child.wait_with_output().unwrap();
-                return (
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "{what} did not finish in 90 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await
-    .unwrap()
 }
 
 /// Unfinished changes in the journal (read through its own connection).

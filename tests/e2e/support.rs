@@ -1,11 +1,13 @@
 //! What the end-to-end tests share: the emulator with the standard contact lists, the
 //! engine over a temp journal, change builders, and readers of the emulator's state; and
-//! for the process-level tests, the `dialsync` binary and its config.
+//! for the process-level tests, the `dialsync` binary and its config, ServiceNow records
+//! with the list state they must end in, and a bounded wait for a child process.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use dialsync::config::DeleteMode;
@@ -17,6 +19,7 @@ use dialsync_emulator::{
     PhoneColumn, RunningEmulator, StateDump,
 };
 use dialsync_genesys::GenesysClient;
+use serde_json::{Value, json};
 
 /// The contact list the engine tests write.
 pub const LIST: &str = "list-1";
@@ -162,4 +165,120 @@ pub fn dialsync(dir: &Path) -> Command {
         .env("RUST_LOG", "warn")
         .current_dir(dir);
     cmd
+}
+
+/// A ServiceNow record; `version` moves the update time and the title; every 7th is
+/// inactive (do-not-call).
+pub fn record(prefix: u32, i: usize, version: u32) -> Value {
+    json!({
+        "sys_id": format!("{prefix:08x}{i:024x}"),
+        "sys_updated_on": format!("2024-03-{:02} 10:00:00", 1 + version),
+        "sys_class_name": "customer_contact",
+        "first_name": format!("First{i}"),
+        "last_name": format!("Last{i}"),
+        "email": format!("p{i}@example.com"),
+        "title": format!("title v{version}"),
+        "active": if i.is_multiple_of(7) { "false" } else { "true" },
+        "phone": format!("+1650253{:04}", i),
+        "country": "US",
+    })
+}
+
+/// What a list must hold after `records(prefix, n)` were delivered in any order:
+/// externalId → (title, callable).
+pub fn expected(prefix: u32, n: usize) -> HashMap<String, (String, bool)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("sn_{prefix:08x}{i:024x}"),
+                ("title v2".to_string(), i % 7 != 0),
+            )
+        })
+        .collect()
+}
+
+/// Each record's new version, then its old one (stale or superseded).
+pub fn records(prefix: u32, n: usize) -> Vec<Value> {
+    (0..n)
+        .flat_map(|i| [record(prefix, i, 2), record(prefix, i, 1)])
+        .collect()
+}
+
+/// externalId → (title, callable) of a list in the emulator; panics on a duplicate.
+pub fn list_state(emu: &RunningEmulator, list: &str) -> HashMap<String, (String, bool)> {
+    let dump = emu.state();
+    let list = dump
+        .contact_lists
+        .iter()
+        .find(|l| l.list.id == list)
+        .unwrap();
+    let mut out = HashMap::new();
+    for c in &list.contacts {
+        let ext = c.data["externalId"].as_str().unwrap().to_string();
+        let title = c.data.get("title").and_then(Value::as_str).unwrap_or("");
+        assert!(
+            out.insert(ext.clone(), (title.to_string(), c.callable))
+                .is_none(),
+            "duplicate contact for {ext}"
+        );
+    }
+    out
+}
+
+/// Waits (bounded) for a child to exit; returns its exit code and stderr.
+pub async fn finish(child: Child, what: &str) -> (Option<i32>, String) {
+    let what = what.to_string();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut child = child;
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "{what} did not finish in 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// A contact list with the ServiceNow plugin's columns (what [`record`]s map to).
+pub fn servicenow_list(id: &str) -> dialsync_emulator::FixtureContactList {
+    let phone = |c: &str| {
+        serde_json::from_value::<PhoneColumn>(json!({"columnName": c, "type": "cell"})).unwrap()
+    };
+    let columns = [
+        "externalId",
+        "firstName",
+        "lastName",
+        "email",
+        "title",
+        "timeZone",
+        "preferredLanguage",
+        "userName",
+        "company",
+        "sourceTable",
+        "businessPhone",
+        "mobilePhone",
+        "homePhone",
+    ];
+    FixtureContactList {
+        id: Some(id.into()),
+        name: format!("contacts {id}"),
+        column_names: columns.map(String::from).to_vec(),
+        phone_columns: vec![
+            phone("businessPhone"),
+            phone("mobilePhone"),
+            phone("homePhone"),
+        ],
+        contacts: vec![],
+    }
 }

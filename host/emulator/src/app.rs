@@ -261,7 +261,11 @@ async fn gate_inner(sh: &AppState, req: Request, next: Next) -> Response {
         };
         match (per_token, per_client) {
             (Ok((count, reset)), Ok(())) => (count, limit, reset),
-            (Err(retry), _) | (_, Err(retry)) => return too_many(&cfg, retry, limit, limit, retry),
+            (Err(retry), _) | (_, Err(retry)) => {
+                drop(auth);
+                sh.recorder().over_limit += 1;
+                return too_many(&cfg, retry, limit, limit, retry);
+            }
         }
     };
     let draws = {

@@ -37,6 +37,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Writes applied and then answered 500 by injection.
     pub applied_then_error: u64,
+    /// 429s answered because the caller went over a rate limit (per token or per client):
+    /// the caller's own over-sending, unlike the injected bursts also counted under 429.
+    #[serde(default)]
+    pub over_limit: u64,
 }
 
 impl Stats {
@@ -70,6 +74,7 @@ pub(crate) struct Recorder {
     counts: BTreeMap<(String, String, u16), u64>,
     pub dropped: u64,
     pub applied_then_error: u64,
+    pub over_limit: u64,
 }
 
 impl Recorder {
@@ -84,6 +89,7 @@ impl Recorder {
         let mut s = Stats {
             dropped: self.dropped,
             applied_then_error: self.applied_then_error,
+            over_limit: self.over_limit,
             ..Default::default()
         };
         for ((m, r, st), c) in &self.counts {

@@ -1,6 +1,6 @@
 //! `dialsync deadletters list | replay [ID...] [--all] [--run]`: changes that failed
 //! persistently (with their last error), and putting them back in the queue once the
-//! cause is fixed. `replay --run` also works the queue to completion here; without it a
+//! cause is fixed — on the SQLite journal or the PostgreSQL store. `replay --run` also works the queue to completion here; without it a
 //! running `dialsync serve` picks them up.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::sync::{Engine, EngineOptions, Journal, bindings_from_config};
+use crate::sync::{Engine, EngineOptions, bindings_from_config};
 
 /// Arguments of `dialsync deadletters`.
 #[derive(Debug, clap::Args)]
@@ -56,13 +56,14 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn deadletters(args: Args) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config)?;
-    let path = config.store.path.clone();
+    let mut config = Config::load(&args.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     match args.command {
         Command::List { json } => {
-            let journal = Journal::inspect(&path)
-                .with_context(|| format!("opening journal {}", path.display()))?;
-            let letters = journal.dead_letters()?;
+            let letters = runtime.block_on(async {
+                let store = crate::journal_store::open_for_reading(&config).await?;
+                anyhow::Ok(store.dead_letters().await?)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&letters)?);
             } else if letters.is_empty() {
@@ -83,28 +84,28 @@ fn deadletters(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Replay { ids, all, run } => {
             let wanted = (!all).then_some(ids);
-            let unknown = if run {
-                let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
-                rt.block_on(async move {
-                    let (bindings, _clients) = bindings_from_config(&config)?;
-                    let engine = Engine::open(&path, bindings, EngineOptions::for_config(&config))?;
-                    let (replayed, unknown) = engine.replay(wanted).await?;
+            let unknown = runtime.block_on(async move {
+                if !run {
+                    let store = crate::journal_store::open_for_reading(&config).await?;
+                    let now = chrono::Utc::now().timestamp_millis();
+                    let (replayed, unknown) = store.replay(wanted, now).await?;
                     report(&replayed, &unknown);
-                    engine.run_until_idle().await?;
-                    println!(
-                        "{} dead letter(s) remain",
-                        engine.dead_letters().await?.len()
-                    );
-                    anyhow::Ok(unknown)
-                })?
-            } else {
-                let mut journal = Journal::inspect(&path)
-                    .with_context(|| format!("opening journal {}", path.display()))?;
-                let now = chrono::Utc::now().timestamp_millis();
-                let (replayed, unknown) = journal.replay(wanted.as_deref(), now)?;
+                    return anyhow::Ok(unknown);
+                }
+                // The store first: on PostgreSQL the org clients share the workers' budget.
+                let store = crate::journal_store::open_for_work(&mut config).await?;
+                let (bindings, _clients) = bindings_from_config(&config)?;
+                let engine =
+                    Engine::with_store(store, bindings, EngineOptions::for_config(&config));
+                let (replayed, unknown) = engine.replay(wanted).await?;
                 report(&replayed, &unknown);
-                unknown
-            };
+                engine.run_until_idle().await?;
+                println!(
+                    "{} dead letter(s) remain",
+                    engine.dead_letters().await?.len()
+                );
+                anyhow::Ok(unknown)
+            })?;
             Ok(if unknown.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -157,7 +157,7 @@ impl Progress {
 
 async fn import(args: Args) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
     let source = config.source(&args.source)?.clone();
     let org = config.org(&source.org)?.clone();
     let format = Format::for_path(&args.file).with_context(|| {
@@ -182,6 +182,13 @@ async fn import(args: Args) -> anyhow::Result<Report> {
             )
         })?;
 
+    // The journal first: on PostgreSQL it puts every org's shared rate budget in the
+    // config, so the clients below draw from the budget all workers share.
+    let store = if args.dry_run {
+        None
+    } else {
+        Some(crate::journal_store::open_for_work(&mut config).await?)
+    };
     // Bindings for every configured source (one shared client per org): this process may
     // take over work other processes (serve, another import) left on the same journal.
     let (bindings, clients) = bindings_from_config(&config)?;
@@ -209,23 +216,17 @@ async fn import(args: Args) -> anyhow::Result<Report> {
     } else {
         None
     };
-    let engine = if args.dry_run {
-        None
-    } else {
+    let engine = store.map(|store| {
         let mut options = EngineOptions::for_config(&config);
         options.retry.per_call = org.max_contacts_per_call;
         options.keys_per_round = org.max_contacts_per_call * options.retry.concurrent_batches;
-        Some(Engine::open(&config.store.path, bindings, options)?)
-    };
+        Engine::with_store(store, bindings, options)
+    });
     let run_id = match &engine {
         Some(engine) => {
-            let (src, file) = (args.source.clone(), args.file.display().to_string());
+            let file = args.file.display().to_string();
             let now = engine.now_ms();
-            Some(
-                engine
-                    .with_journal(move |j| j.start_run(&src, &file, now))
-                    .await?,
-            )
+            Some(engine.store().start_run(&args.source, &file, now).await?)
         }
         None => None,
     };
@@ -365,15 +366,10 @@ async fn import(args: Args) -> anyhow::Result<Report> {
         engine.run_until_idle().await?;
         workers.shutdown().await?;
         compliance_alerts = engine.compliance_alerts().await?;
-        let (counts, rejects, letters) = engine
-            .with_journal(move |j| {
-                Ok((
-                    j.outcome_counts(Some(run_id))?,
-                    j.run_failures(run_id, Outcome::Rejected)?,
-                    j.run_failures(run_id, Outcome::DeadLettered)?,
-                ))
-            })
-            .await?;
+        let store = engine.store();
+        let counts = store.outcome_counts(Some(run_id)).await?;
+        let rejects = store.run_failures(run_id, Outcome::Rejected).await?;
+        let letters = store.run_failures(run_id, Outcome::DeadLettered).await?;
         for (outcome, n) in counts {
             *outcomes.entry(outcome.as_str()).or_default() += n;
         }
@@ -430,6 +426,14 @@ async fn import(args: Args) -> anyhow::Result<Report> {
         compliance_alerts,
         input_error,
     };
+    if let (Some(engine), Some(run_id)) = (&engine, run_id) {
+        // The run's report beside the run (the admin API's `/v1/admin/runs`).
+        let json = serde_json::to_string(&report)?;
+        engine
+            .store()
+            .finish_run(run_id, &json, engine.now_ms())
+            .await?;
+    }
     print_summary(&report);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report)?;

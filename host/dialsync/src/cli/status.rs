@@ -1,6 +1,7 @@
 //! `dialsync status EXTERNAL_ID [--source NAME]`: what happened to one CRM record — its
 //! contact id, the content last applied, and every change with its outcome and reason.
-//! Reads the journal only (safe while `serve` runs); `--json` prints it machine-readably.
+//! Reads the journal only (the SQLite file or the PostgreSQL store; safe while `serve`
+//! runs); `--json` prints it machine-readably.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::sync::{ChangeState, Journal, Operation, Outcome};
+use crate::sync::{ChangeState, Operation, Outcome};
 
 /// Arguments of `dialsync status`.
 #[derive(Debug, clap::Args)]
@@ -53,9 +54,20 @@ fn status(args: &Args) -> anyhow::Result<bool> {
     if let Some(source) = &args.source {
         config.source(source)?;
     }
-    let journal = Journal::inspect(&config.store.path)
-        .with_context(|| format!("opening journal {}", config.store.path.display()))?;
-    let found = journal.status(&args.external_id, args.source.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    let found = runtime.block_on(async {
+        let store = crate::journal_store::open_for_reading(&config).await?;
+        let found = store
+            .status(args.external_id.clone(), args.source.clone())
+            .await
+            .with_context(|| {
+                format!(
+                    "reading journal {}",
+                    crate::journal_store::location(&config)
+                )
+            })?;
+        anyhow::Ok(found)
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
         return Ok(!found.is_empty());

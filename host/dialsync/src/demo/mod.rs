@@ -312,8 +312,10 @@ async fn sync_and_report(
         let (source, path) = (file.source.to_string(), file.path.to_string());
         let now = engine.now_ms();
         let run_id = engine
-            .with_journal(move |j| j.start_run(&source, &path, now))
-            .await?;
+            .store()
+            .start_run(&source, &path, now)
+            .await
+            .map_err(EngineError::from)?;
         runs.push(SourceRun {
             file: file.clone(),
             plugin,
@@ -356,7 +358,11 @@ async fn sync_and_report(
     }
     let (read_back, read_back_mismatches) = verify::read_back(&engine, &client, keys).await?;
     let dead_letters = engine.dead_letters().await?.len() as u64;
-    let unfinished = engine.with_journal(|j| j.unfinished()).await?;
+    let unfinished = engine
+        .store()
+        .unfinished()
+        .await
+        .map_err(EngineError::from)?;
     let lost = sources
         .iter()
         .map(|s| s.changes_accepted.saturating_sub(s.changes_finished))
@@ -469,18 +475,21 @@ fn without_field_prefix<'a>(field: &str, message: &'a str) -> &'a str {
 /// Counts and examples for one source.
 async fn source_report(engine: &Engine, run: &SourceRun) -> Result<SourceReport, DemoError> {
     let run_id = run.run_id;
-    let (counts, failures) = engine
-        .with_journal(move |j| {
-            let counts = j.outcome_counts(Some(run_id))?;
-            let mut failures = Vec::new();
-            for outcome in Outcome::ALL {
-                if outcome != Outcome::Applied {
-                    failures.push((outcome, j.run_failures(run_id, outcome)?));
-                }
-            }
-            Ok((counts, failures))
-        })
-        .await?;
+    let store = engine.store();
+    let counts = store
+        .outcome_counts(Some(run_id))
+        .await
+        .map_err(EngineError::from)?;
+    let mut failures = Vec::new();
+    for outcome in Outcome::ALL {
+        if outcome != Outcome::Applied {
+            let found = store
+                .run_failures(run_id, outcome)
+                .await
+                .map_err(EngineError::from)?;
+            failures.push((outcome, found));
+        }
+    }
     let mut outcomes: BTreeMap<String, u64> = Outcome::ALL
         .iter()
         .map(|o| (o.as_str().to_string(), 0))
