@@ -31,6 +31,14 @@ use crate::{PgError, Pool};
 /// The NOTIFY channel of new work.
 pub const WORK_CHANNEL: &str = "dialsync_work";
 
+/// The keys owned by `$1`, locked in the one global key order every writer uses
+/// ((list, externalId) by bytes: `COLLATE "C"` is the order of Rust's `String`), so a
+/// renewal or release that touches many keys never deadlocks with an accept or a finish
+/// (which lock their keys sorted the same way). An unordered `UPDATE ... WHERE owner`
+/// locks rows in scan order and did deadlock under load.
+const MINE: &str = r#"SELECT list_id, external_id FROM work_keys WHERE owner = $1
+    ORDER BY list_id COLLATE "C", external_id COLLATE "C" FOR UPDATE"#;
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -382,7 +390,10 @@ impl PgJournal {
             .get()
             .await?
             .execute(
-                "UPDATE work_keys SET lease_expires_at = $2 WHERE owner = $1",
+                &format!(
+                    "UPDATE work_keys w SET lease_expires_at = $2 FROM ({MINE}) mine
+                     WHERE w.list_id = mine.list_id AND w.external_id = mine.external_id"
+                ),
                 &[&self.owner, &(now_ms + self.lease_ms)],
             )
             .await?;
@@ -396,7 +407,10 @@ impl PgJournal {
         let tx = client.transaction().await?;
         let n = tx
             .execute(
-                "UPDATE work_keys SET owner = NULL, lease_expires_at = NULL WHERE owner = $1",
+                &format!(
+                    "UPDATE work_keys w SET owner = NULL, lease_expires_at = NULL FROM ({MINE}) mine
+                     WHERE w.list_id = mine.list_id AND w.external_id = mine.external_id"
+                ),
                 &[&self.owner],
             )
             .await?;
@@ -806,20 +820,29 @@ impl PgJournal {
     ) -> Result<(Vec<i64>, Vec<i64>), PgError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // In key order (see `MINE`): the keys' work rows are locked below.
         let open: Vec<i64> = tx
             .query(
-                "SELECT id FROM dead_letters WHERE replayed_at IS NULL ORDER BY id FOR UPDATE",
+                r#"SELECT id FROM dead_letters WHERE replayed_at IS NULL
+                   ORDER BY list_id COLLATE "C", external_id COLLATE "C", id FOR UPDATE"#,
                 &[],
             )
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let (wanted, missing): (Vec<i64>, Vec<i64>) = match ids {
-            None => (open.clone(), vec![]),
-            Some(ids) => ids.iter().partition(|id| open.contains(id)),
+        // Worked in that order; answered by id.
+        let (work, missing): (Vec<i64>, Vec<i64>) = match ids {
+            None => (open, vec![]),
+            Some(ids) => (
+                open.iter().copied().filter(|id| ids.contains(id)).collect(),
+                ids.iter()
+                    .copied()
+                    .filter(|id| !open.contains(id))
+                    .collect(),
+            ),
         };
-        for id in &wanted {
+        for id in &work {
             let key = tx
                 .query_one(
                     "UPDATE dead_letters SET replayed_at = $2 WHERE id = $1
@@ -854,12 +877,14 @@ impl PgJournal {
                 refresh_key(&tx, &list_id, &external_id).await?;
             }
         }
-        if !wanted.is_empty() {
+        if !work.is_empty() {
             tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
                 .await?;
         }
         tx.commit().await?;
-        Ok((wanted, missing))
+        let mut replayed = work;
+        replayed.sort_unstable();
+        Ok((replayed, missing))
     }
 
     /// Retention: deletes changes finished before `before_ms` (except those of open dead
