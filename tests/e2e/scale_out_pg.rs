@@ -100,24 +100,26 @@ fn write_config(dir: &Path, url: &str, emus: &[RunningEmulator]) -> PathBuf {
     path
 }
 
-/// Starts `dialsync serve` on a free port; returns the child and its base URL (read from
-/// the line it prints once listening). Its log goes to a file (a pipe could fill up).
-fn start_worker(dir: &Path, config: &Path, n: usize) -> (Child, String) {
+/// Starts `dialsync serve` on a free port; its log goes to a file (a pipe could fill up).
+fn spawn_worker(dir: &Path, config: &Path, n: usize) -> Child {
     let log = std::fs::File::create(dir.join(format!("worker-{n}.log"))).unwrap();
-    let mut child = dialsync(dir)
+    dialsync(dir)
         .env(HOOKS_TOKEN_ENV, HOOKS_TOKEN)
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// The base URL of a started worker, from the line it prints once listening.
+fn worker_url(dir: &Path, child: &mut Child, n: usize) -> String {
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| {
             panic!(
@@ -125,8 +127,7 @@ fn start_worker(dir: &Path, config: &Path, n: usize) -> (Child, String) {
                 std::fs::read_to_string(dir.join(format!("worker-{n}.log"))).unwrap_or_default()
             )
         })
-        .to_string();
-    (child, url)
+        .to_string()
 }
 
 /// Posts `body` to `source`'s webhook on the workers, starting at worker `first`; a
@@ -188,13 +189,16 @@ async fn three_workers_and_an_import_on_postgres_survive_a_sigkill() {
     )
     .unwrap();
 
-    let mut children = Vec::new();
-    let mut urls = Vec::new();
-    for n in 0..WORKERS {
-        let (child, url) = start_worker(dir.path(), &config, n);
-        children.push(child);
-        urls.push(url);
-    }
+    // The workers start at once (each loads its plugins and migrates the store).
+    let mut children: Vec<Child> = (0..WORKERS)
+        .map(|n| spawn_worker(dir.path(), &config, n))
+        .collect();
+    let urls: Vec<String> = children
+        .iter_mut()
+        .enumerate()
+        .map(|(n, child)| worker_url(dir.path(), child, n))
+        .collect();
+    let ready_at = started.elapsed();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -262,8 +266,10 @@ async fn three_workers_and_an_import_on_postgres_survive_a_sigkill() {
     for s in senders {
         s.await.unwrap();
     }
+    let delivered_at = started.elapsed();
     let (code, stderr) = finish(import, "import").await;
     assert_eq!(code, Some(0), "import: {stderr}");
+    let imported_at = started.elapsed();
 
     // The dead worker's claims are taken over once its 2 s lease expires.
     let pool = dialsync_pg::connect(&dialsync_pg::PgSettings::new(url.clone())).unwrap();
@@ -276,6 +282,7 @@ async fn three_workers_and_an_import_on_postgres_survive_a_sigkill() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let drained_at = started.elapsed();
 
     // `deadletters list` and `status` read the PostgreSQL store.
     let out = dialsync(dir.path())
@@ -329,7 +336,9 @@ async fn three_workers_and_an_import_on_postgres_survive_a_sigkill() {
     }
     eprintln!(
         "scale-out: {changes} changes ({total_contacts} contacts) by {WORKERS} workers + 1 import; \
-         worker 0 killed at {killed_at:.1?}; done in {:.1?}; {}",
+         workers ready at {ready_at:.1?}, worker 0 killed at {killed_at:.1?}, webhooks \
+         delivered at {delivered_at:.1?}, import done at {imported_at:.1?}, drained at \
+         {drained_at:.1?}; done in {:.1?}; {}",
         started.elapsed(),
         calls.join("; ")
     );

@@ -57,6 +57,35 @@ fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> PgError {
     move |source| PgError::Corrupt { what, source }
 }
 
+/// Accepted changes as column arrays, for one bulk `INSERT ... SELECT FROM UNNEST`.
+#[derive(Default)]
+struct ChangeRows {
+    seq: Vec<i64>,
+    source: Vec<String>,
+    list_id: Vec<String>,
+    external_id: Vec<String>,
+    op: Vec<&'static str>,
+    priority: Vec<i16>,
+    updated_at: Vec<i64>,
+    payload: Vec<String>,
+    run_id: Vec<Option<i64>>,
+}
+
+impl ChangeRows {
+    fn push(&mut self, batch: &NewBatch, change: &dialsync_sync::Change, seq: i64, priority: i16) {
+        self.seq.push(seq);
+        self.source.push(batch.source.clone());
+        self.list_id.push(batch.list_id.clone());
+        self.external_id.push(change.external_id.clone());
+        self.op.push(change.operation.as_str());
+        self.priority.push(priority);
+        self.updated_at.push(micros(change.source_updated_at));
+        self.payload
+            .push(serde_json::to_string(change).expect("a change always serialises"));
+        self.run_id.push(batch.run_id);
+    }
+}
+
 /// One worker's handle on the shared journal.
 #[derive(Clone)]
 pub struct PgJournal {
@@ -117,6 +146,71 @@ async fn refresh_key(
     }
 }
 
+/// [`refresh_key`] for many keys at once (already locked by this transaction, in key
+/// order): one read of their unfinished changes, one delete of the keys with none left,
+/// one upsert of the rest. Returns whether any key still has work.
+async fn refresh_keys(
+    tx: &tokio_postgres::Transaction<'_>,
+    keys: &[(&str, &str)],
+) -> Result<bool, PgError> {
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    let (lists_of, ids_of): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+    let rows = tx
+        .query(
+            "SELECT k.l, k.e, MIN(c.priority)::SMALLINT, MIN(c.seq),
+                    LEAST(MAX(c.next_attempt_at),
+                          MIN(CASE WHEN c.priority = 0 THEN c.next_attempt_at END))
+             FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS k(l, e, n)
+             LEFT JOIN changes c
+               ON c.list_id = k.l AND c.external_id = k.e AND c.state = 'pending'
+             GROUP BY k.l, k.e, k.n
+             ORDER BY k.n",
+            &[&lists_of, &ids_of],
+        )
+        .await?;
+    let mut gone: (Vec<String>, Vec<String>) = Default::default();
+    let mut left: (Vec<String>, Vec<String>, Vec<i16>, Vec<i64>, Vec<i64>) = Default::default();
+    for row in &rows {
+        match row.get::<_, Option<i64>>(3) {
+            None => {
+                gone.0.push(row.get(0));
+                gone.1.push(row.get(1));
+            }
+            Some(first) => {
+                left.0.push(row.get(0));
+                left.1.push(row.get(1));
+                left.2.push(row.get(2));
+                left.3.push(first);
+                left.4.push(row.get::<_, Option<i64>>(4).unwrap_or(0));
+            }
+        }
+    }
+    if !gone.0.is_empty() {
+        tx.execute(
+            "DELETE FROM work_keys w USING UNNEST($1::TEXT[], $2::TEXT[]) AS k(l, e)
+             WHERE w.list_id = k.l AND w.external_id = k.e",
+            &[&gone.0, &gone.1],
+        )
+        .await?;
+    }
+    if !left.0.is_empty() {
+        tx.execute(
+            "INSERT INTO work_keys (list_id, external_id, priority, first_seq, ready_at)
+             SELECT l, e, p, s, r
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::SMALLINT[], $4::BIGINT[], $5::BIGINT[])
+                  AS u(l, e, p, s, r)
+             ON CONFLICT (list_id, external_id) DO UPDATE SET priority = excluded.priority,
+                first_seq = excluded.first_seq, ready_at = excluded.ready_at,
+                owner = NULL, lease_expires_at = NULL",
+            &[&left.0, &left.1, &left.2, &left.3, &left.4],
+        )
+        .await?;
+    }
+    Ok(!left.0.is_empty())
+}
+
 impl PgJournal {
     /// A handle with a new random owner id (one per worker process) and a claim lease.
     pub fn new(pool: Pool, lease: Duration) -> PgJournal {
@@ -162,83 +256,112 @@ impl PgJournal {
     ) -> Result<Vec<Vec<i64>>, PgError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO changes (source, list_id, external_id, op, priority,
+        // Bulk statements (arrays through UNNEST): a round trip per statement, not per
+        // change. Seqs are drawn first, ascending, so each batch's seqs follow its order.
+        let total: i64 = batches.iter().map(|b| b.changes.len() as i64).sum();
+        let mut seqs: Vec<i64> = tx
+            .query(
+                "SELECT nextval(pg_get_serial_sequence('changes', 'seq'))
+                 FROM generate_series(1, $1::BIGINT)",
+                &[&total],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        seqs.sort_unstable();
+        let mut rows = ChangeRows::default();
+        let mut keys: std::collections::BTreeMap<(String, String), (i16, i64)> =
+            std::collections::BTreeMap::new();
+        let mut out = Vec::with_capacity(batches.len());
+        let mut lists = Vec::new();
+        let mut delivered: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        let mut next = seqs.into_iter();
+        for batch in batches {
+            let mut batch_seqs = Vec::with_capacity(batch.changes.len());
+            for change in &batch.changes {
+                let seq = next.next().expect("one seq per change");
+                let priority = Lane::of(change).priority() as i16;
+                rows.push(&batch, change, seq, priority);
+                let key = keys
+                    .entry((batch.list_id.clone(), change.external_id.clone()))
+                    .or_insert((priority, seq));
+                key.0 = key.0.min(priority);
+                key.1 = key.1.min(seq);
+                batch_seqs.push(seq);
+            }
+            if !batch.deliveries.is_empty() {
+                let summary = match batch.summary {
+                    Some(f) => f(&batch_seqs),
+                    None => "{}".to_string(),
+                };
+                for id in &batch.deliveries {
+                    delivered.0.push(batch.source.clone());
+                    delivered.1.push(id.clone());
+                    delivered.2.push(summary.clone());
+                }
+            }
+            if !batch_seqs.is_empty() && !lists.contains(&batch.list_id) {
+                lists.push(batch.list_id.clone());
+            }
+            out.push(batch_seqs);
+        }
+        if total > 0 {
+            tx.execute(
+                "INSERT INTO changes (seq, source, list_id, external_id, op, priority,
                     source_updated_at, payload, state, accepted_at, run_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) RETURNING seq",
+                 SELECT s, src, l, e, op, p, t, pl, 'pending', $9, r
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                             $6::SMALLINT[], $7::BIGINT[], $8::TEXT[], $10::BIGINT[])
+                      AS u(s, src, l, e, op, p, t, pl, r)",
+                &[
+                    &rows.seq,
+                    &rows.source,
+                    &rows.list_id,
+                    &rows.external_id,
+                    &rows.op,
+                    &rows.priority,
+                    &rows.updated_at,
+                    &rows.payload,
+                    &now_ms,
+                    &rows.run_id,
+                ],
             )
             .await?;
-        let key = tx
-            .prepare(
+        }
+        if !delivered.0.is_empty() {
+            // A delivery id already recorded keeps its first summary.
+            tx.execute(
+                "INSERT INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
+                 SELECT src, id, $3, sm FROM UNNEST($1::TEXT[], $2::TEXT[], $4::TEXT[])
+                      AS u(src, id, sm)
+                 ON CONFLICT DO NOTHING",
+                &[&delivered.0, &delivered.1, &now_ms, &delivered.2],
+            )
+            .await?;
+        }
+        if !keys.is_empty() {
+            // Key rows are locked in one global order (list, externalId by bytes: the
+            // BTreeMap's order, rows inserted in array order) by every writer, so
+            // concurrent accepts and finishes never deadlock.
+            let mut k = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((list_id, external_id), (priority, seq)) in keys {
+                k.0.push(list_id);
+                k.1.push(external_id);
+                k.2.push(priority);
+                k.3.push(seq);
+            }
+            tx.execute(
                 "INSERT INTO work_keys (list_id, external_id, priority, first_seq, ready_at)
-                 VALUES ($1, $2, $3, $4, 0)
+                 SELECT l, e, p, s, 0
+                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::SMALLINT[], $4::BIGINT[]) AS u(l, e, p, s)
                  ON CONFLICT (list_id, external_id) DO UPDATE SET
                     priority = LEAST(work_keys.priority, excluded.priority),
                     first_seq = LEAST(work_keys.first_seq, excluded.first_seq),
                     ready_at = CASE WHEN excluded.priority = 0 THEN 0 ELSE work_keys.ready_at END",
+                &[&k.0, &k.1, &k.2, &k.3],
             )
             .await?;
-        let delivered = tx
-            .prepare(
-                "INSERT INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .await?;
-        let mut out = Vec::with_capacity(batches.len());
-        let mut lists = Vec::new();
-        let mut keys = Vec::new();
-        for batch in batches {
-            let mut seqs = Vec::with_capacity(batch.changes.len());
-            for change in &batch.changes {
-                let payload = serde_json::to_string(change).expect("a change always serialises");
-                let priority = Lane::of(change).priority() as i16;
-                let seq: i64 = tx
-                    .query_one(
-                        &insert,
-                        &[
-                            &batch.source,
-                            &batch.list_id,
-                            &change.external_id,
-                            &change.operation.as_str(),
-                            &priority,
-                            &micros(change.source_updated_at),
-                            &payload,
-                            &now_ms,
-                            &batch.run_id,
-                        ],
-                    )
-                    .await?
-                    .get(0);
-                keys.push((
-                    batch.list_id.clone(),
-                    change.external_id.clone(),
-                    priority,
-                    seq,
-                ));
-                seqs.push(seq);
-            }
-            if !batch.deliveries.is_empty() {
-                let summary = match batch.summary {
-                    Some(f) => f(&seqs),
-                    None => "{}".to_string(),
-                };
-                for id in &batch.deliveries {
-                    tx.execute(&delivered, &[&batch.source, id, &now_ms, &summary])
-                        .await?;
-                }
-            }
-            if !seqs.is_empty() && !lists.contains(&batch.list_id) {
-                lists.push(batch.list_id.clone());
-            }
-            out.push(seqs);
-        }
-        // Key rows are locked in one global order (list, externalId) by every writer, so
-        // concurrent accepts and finishes never deadlock.
-        keys.sort();
-        for (list_id, external_id, priority, seq) in &keys {
-            tx.execute(&key, &[list_id, external_id, priority, seq])
-                .await?;
         }
         for list_id in &lists {
             tx.execute("SELECT pg_notify($1, $2)", &[&WORK_CHANNEL, list_id])
@@ -325,59 +448,82 @@ impl PgJournal {
             .await?;
             metrics::counter!("dialsync_lease_takeovers_total").increment(takeovers as u64);
         }
-        let load = tx
-            .prepare(
-                "SELECT seq, source, payload, attempts FROM changes
-                 WHERE list_id = $1 AND external_id = $2 AND state = 'pending'
-                 ORDER BY source_updated_at, seq",
-            )
-            .await?;
-        let state = tx
-            .prepare(
-                "SELECT applied_updated_at, content_hash, row, seen_updated_at, removed,
-                    do_not_call, do_not_call_at, consent_statement, consent_restored_at
-                 FROM contacts WHERE list_id = $1 AND external_id = $2",
-            )
-            .await?;
-        let mut keys = Vec::with_capacity(claimed.len());
-        for row in &claimed {
-            let list_id: String = row.get(0);
-            let external_id: String = row.get(1);
-            let mut changes = Vec::new();
-            for c in tx.query(&load, &[&list_id, &external_id]).await? {
-                let payload: String = c.get(2);
-                changes.push(StoredChange {
-                    seq: c.get(0),
-                    source: c.get(1),
-                    change: serde_json::from_str(&payload).map_err(corrupt("changes.payload"))?,
-                    attempts: c.get::<_, i32>(3) as u32,
-                });
+        // Every claimed key's pending changes and state in two bulk reads.
+        let (lists_of, ids_of): (Vec<String>, Vec<String>) =
+            claimed.iter().map(|r| (r.get(0), r.get(1))).unzip();
+        let mut pending: std::collections::HashMap<(String, String), Vec<StoredChange>> =
+            std::collections::HashMap::new();
+        if !claimed.is_empty() {
+            for c in tx
+                .query(
+                    "SELECT c.list_id, c.external_id, c.seq, c.source, c.payload, c.attempts
+                     FROM changes c
+                     JOIN UNNEST($1::TEXT[], $2::TEXT[]) AS k(l, e)
+                       ON c.list_id = k.l AND c.external_id = k.e
+                     WHERE c.state = 'pending'
+                     ORDER BY c.source_updated_at, c.seq",
+                    &[&lists_of, &ids_of],
+                )
+                .await?
+            {
+                let payload: String = c.get(4);
+                pending
+                    .entry((c.get(0), c.get(1)))
+                    .or_default()
+                    .push(StoredChange {
+                        seq: c.get(2),
+                        source: c.get(3),
+                        change: serde_json::from_str(&payload)
+                            .map_err(corrupt("changes.payload"))?,
+                        attempts: c.get::<_, i32>(5) as u32,
+                    });
             }
-            let contact = match tx.query_opt(&state, &[&list_id, &external_id]).await? {
-                None => ContactState::default(),
-                Some(s) => ContactState {
-                    updated_at: s.get::<_, Option<i64>>(0).map(from_micros),
-                    content_hash: s.get(1),
+        }
+        let mut states: std::collections::HashMap<(String, String), ContactState> =
+            std::collections::HashMap::new();
+        if !claimed.is_empty() {
+            for s in tx
+                .query(
+                    "SELECT c.list_id, c.external_id, applied_updated_at, content_hash, row,
+                        seen_updated_at, removed, do_not_call, do_not_call_at,
+                        consent_statement, consent_restored_at
+                     FROM contacts c
+                     JOIN UNNEST($1::TEXT[], $2::TEXT[]) AS k(l, e)
+                       ON c.list_id = k.l AND c.external_id = k.e",
+                    &[&lists_of, &ids_of],
+                )
+                .await?
+            {
+                let state = ContactState {
+                    updated_at: s.get::<_, Option<i64>>(2).map(from_micros),
+                    content_hash: s.get(3),
                     row: s
-                        .get::<_, Option<String>>(2)
+                        .get::<_, Option<String>>(4)
                         .map(|r| serde_json::from_str(&r))
                         .transpose()
                         .map_err(corrupt("contacts.row"))?,
-                    seen_at: s.get::<_, Option<i64>>(3).map(from_micros),
-                    removed: s.get(4),
+                    seen_at: s.get::<_, Option<i64>>(5).map(from_micros),
+                    removed: s.get(6),
                     compliance: Compliance {
-                        do_not_call: s.get(5),
-                        do_not_call_at: s.get::<_, Option<i64>>(6).map(from_micros),
-                        statement: s.get(7),
-                        restored_at: s.get::<_, Option<i64>>(8).map(from_micros),
+                        do_not_call: s.get(7),
+                        do_not_call_at: s.get::<_, Option<i64>>(8).map(from_micros),
+                        statement: s.get(9),
+                        restored_at: s.get::<_, Option<i64>>(10).map(from_micros),
                     },
-                },
-            };
+                };
+                states.insert((s.get(0), s.get(1)), state);
+            }
+        }
+        let mut keys = Vec::with_capacity(claimed.len());
+        for (list_id, external_id) in lists_of.into_iter().zip(ids_of) {
+            let key = (list_id, external_id);
+            let changes = pending.remove(&key).unwrap_or_default();
+            let state = states.remove(&key).unwrap_or_default();
             keys.push(ClaimedKey {
-                list_id,
-                external_id,
+                list_id: key.0,
+                external_id: key.1,
                 changes,
-                state: contact,
+                state,
             });
         }
         tx.commit().await?;
@@ -434,22 +580,36 @@ impl PgJournal {
         let tx = client.transaction().await?;
         let mut written = 0;
         let mut more_work = false;
-        // The same lock order as `accept_group` (list, externalId).
+        // The same lock order as `accept_group` (list, externalId by bytes), all the keys
+        // this worker still owns locked by one statement.
         let mut ordered: Vec<&(String, String, KeyResult)> = results.iter().collect();
         ordered.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let (lists_of, ids_of): (Vec<&str>, Vec<&str>) = ordered
+            .iter()
+            .map(|(l, e, _)| (l.as_str(), e.as_str()))
+            .unzip();
+        let owned: std::collections::HashSet<(String, String)> = tx
+            .query(
+                "SELECT w.list_id, w.external_id
+                 FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS k(l, e, n)
+                 JOIN work_keys w ON w.list_id = k.l AND w.external_id = k.e AND w.owner = $3
+                 ORDER BY k.n
+                 FOR UPDATE OF w",
+                &[&lists_of, &ids_of, &self.owner],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        // Every finished change's outcome, written by one statement after the loop.
+        let mut done: (Vec<i64>, Vec<&str>, Vec<Option<&str>>) = Default::default();
+        let mut touched: Vec<(&str, &str)> = Vec::new();
         for (list_id, external_id, result) in ordered {
-            let owned = tx
-                .query_opt(
-                    "SELECT 1 FROM work_keys WHERE list_id = $1 AND external_id = $2
-                        AND owner = $3 FOR UPDATE",
-                    &[list_id, external_id, &self.owner],
-                )
-                .await?
-                .is_some();
-            if !owned {
+            if !owned.contains(&(list_id.clone(), external_id.clone())) {
                 continue;
             }
             written += 1;
+            touched.push((list_id, external_id));
             match result {
                 KeyResult::Finished {
                     outcomes,
@@ -457,13 +617,9 @@ impl PgJournal {
                     seen,
                 } => {
                     for (seq, outcome, error) in outcomes {
-                        tx.execute(
-                            "UPDATE changes SET state = 'done', outcome = $2, error = $3,
-                                finished_at = $4
-                             WHERE seq = $1 AND state = 'pending'",
-                            &[seq, &outcome.as_str(), error, &now_ms],
-                        )
-                        .await?;
+                        done.0.push(*seq);
+                        done.1.push(outcome.as_str());
+                        done.2.push(error.as_deref());
                     }
                     let last = outcomes.iter().max_by_key(|(seq, ..)| *seq);
                     if let Some(seen) = seen {
@@ -596,9 +752,19 @@ impl PgJournal {
                     .await?;
                 }
             }
-            // The key is free again (or gone); changes accepted meanwhile keep it listed.
-            more_work |= refresh_key(&tx, list_id, external_id).await?;
         }
+        if !done.0.is_empty() {
+            tx.execute(
+                "UPDATE changes c SET state = 'done', outcome = u.o, error = u.e,
+                    finished_at = $4
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS u(s, o, e)
+                 WHERE c.seq = u.s AND c.state = 'pending'",
+                &[&done.0, &done.1, &done.2, &now_ms],
+            )
+            .await?;
+        }
+        // The keys are free again (or gone); changes accepted meanwhile keep them listed.
+        more_work |= refresh_keys(&tx, &touched).await?;
         if more_work {
             tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
                 .await?;
