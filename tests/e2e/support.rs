@@ -19,6 +19,7 @@ use dialsync_emulator::{
     PhoneColumn, RunningEmulator, StateDump,
 };
 use dialsync_genesys::GenesysClient;
+use dialsync_pg_harness::PgServer;
 use serde_json::{Value, json};
 
 /// The contact list the engine tests write.
@@ -282,3 +283,103 @@ pub fn servicenow_list(id: &str) -> dialsync_emulator::FixtureContactList {
         contacts: vec![],
     }
 }
+
+/// The journal store an engine test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite journal (a file in the test's temp dir).
+    Sqlite,
+    /// A fresh database on the PostgreSQL server the running tests share.
+    Postgres,
+}
+
+/// The PostgreSQL server shared by the tests running now: started by the first that needs
+/// it, stopped (and its data deleted) when the last of them ends, so no server outlives
+/// the test binary.
+static PG_SERVER: std::sync::Mutex<std::sync::Weak<PgServer>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+static PG_DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A new, empty database on the shared server; hold the server while using it.
+pub fn pg_database() -> (Arc<PgServer>, String) {
+    let server = {
+        let mut shared = PG_SERVER.lock().unwrap_or_else(|p| p.into_inner());
+        match shared.upgrade() {
+            Some(server) => server,
+            None => {
+                let server = Arc::new(PgServer::start().expect("PostgreSQL test server"));
+                *shared = Arc::downgrade(&server);
+                server
+            }
+        }
+    };
+    let n = PG_DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let url = server.create_database(&format!("e2e_{n}")).unwrap();
+    (server, url)
+}
+
+/// An engine on `backend` (keeps the PostgreSQL server alive while it lives); derefs to
+/// the [`Engine`].
+pub struct BackendEngine {
+    engine: Engine,
+    _server: Option<Arc<PgServer>>,
+}
+
+impl std::ops::Deref for BackendEngine {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// [`engine`] on either backend: one source, `crm`, writing [`LIST`].
+pub async fn engine_on(
+    backend: Backend,
+    dir: &tempfile::TempDir,
+    client: &GenesysClient,
+    mode: DeleteMode,
+    opts: EngineOptions,
+) -> BackendEngine {
+    match backend {
+        Backend::Sqlite => BackendEngine {
+            engine: engine(dir, client, mode, opts),
+            _server: None,
+        },
+        Backend::Postgres => {
+            let (server, url) = pg_database();
+            let settings = dialsync_pg::PgSettings::new(url);
+            let pool = dialsync_pg::connect(&settings).unwrap();
+            dialsync_pg::migrate(&pool).await.unwrap();
+            let journal = dialsync_pg::PgJournal::new(pool, opts.journal.lease)
+                .with_listener(settings.config().unwrap());
+            let sink = Arc::new(GenesysSink::new(client.clone()));
+            BackendEngine {
+                engine: Engine::with_store(
+                    Arc::new(journal),
+                    vec![binding("crm", LIST, sink, mode)],
+                    opts,
+                ),
+                _server: Some(server),
+            }
+        }
+    }
+}
+
+/// Declares, for each named `async fn NAME(backend: Backend)`, a module `NAME` with the
+/// tests `sqlite` and `postgres`: the same test body on both journal stores.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::super::support::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;

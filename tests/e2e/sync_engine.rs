@@ -68,15 +68,15 @@ fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
 
 async fn counts(engine: &Engine) -> BTreeMap<Outcome, u64> {
     engine
-        .with_journal(|j| j.outcome_counts(None))
+        .store()
+        .outcome_counts(None)
         .await
         .unwrap()
         .into_iter()
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_final_state_matches_the_input() {
+async fn faults_on_final_state_matches_the_input(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         rate_limit_per_minute: 20_000,
         token_ttl: Duration::from_secs(2),
@@ -91,7 +91,7 @@ async fn faults_on_final_state_matches_the_input() {
     .await;
     let client = client(&emu, 20_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(50, 30));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(50, 30)).await;
 
     // 600 records, 3 versions each, delivered shuffled; every 10th ends do-not-call.
     let mut rng = SmallRng::seed_from_u64(42);
@@ -175,8 +175,7 @@ async fn faults_on_final_state_matches_the_input() {
     emu.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_superseded_and_unchanged_are_counted() {
+async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
@@ -184,7 +183,7 @@ async fn stale_superseded_and_unchanged_are_counted() {
     .await;
     let client = client(&emu, 6_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 5)).await;
 
     engine
         .accept("crm", vec![upsert("A", 20, "v2", "+14155550100")])
@@ -266,8 +265,7 @@ async fn bad_records_are_isolated_and_oversize_batches_bisected() {
     emu.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storm_of_concurrent_updates_ends_with_the_newest_values() {
+async fn storm_of_concurrent_updates_ends_with_the_newest_values(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         rate_limit_per_minute: 20_000,
         dialer_lock_rate: 0.7,
@@ -279,7 +277,7 @@ async fn storm_of_concurrent_updates_ends_with_the_newest_values() {
     .await;
     let client = client(&emu, 20_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(50, 40));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(50, 40)).await;
     let workers = engine.spawn_workers();
     let mut tasks = Vec::new();
     for t in 0..16u64 {
@@ -374,8 +372,7 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn persistent_conflicts_dead_letter_and_replay_applies() {
+async fn persistent_conflicts_dead_letter_and_replay_applies(backend: Backend) {
     // One callable contact and a running campaign: the dialer always holds it.
     let id = contact_id(LIST, "LOCKED");
     let held = FixtureContact {
@@ -395,7 +392,7 @@ async fn persistent_conflicts_dead_letter_and_replay_applies() {
     .await;
     let client = client(&emu, 6_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 3));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 3)).await;
     engine
         .accept(
             "crm",
@@ -478,3 +475,10 @@ async fn partial_changes_merge_into_the_contact_genesys_has() {
     );
     emu.shutdown().await;
 }
+
+on_both_backends!(
+    faults_on_final_state_matches_the_input,
+    stale_superseded_and_unchanged_are_counted,
+    storm_of_concurrent_updates_ends_with_the_newest_values,
+    persistent_conflicts_dead_letter_and_replay_applies,
+);

@@ -97,8 +97,7 @@ async fn idle(engine: &Engine) {
 }
 
 /// Issue 10, case 2: a delete, then an older create delivered late, stays deleted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_older_create_never_resurrects_a_tombstone() {
+async fn a_late_older_create_never_resurrects_a_tombstone(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
@@ -106,7 +105,7 @@ async fn a_late_older_create_never_resurrects_a_tombstone() {
     .await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
     // Deleted at 10:00 on day 20, never synced before → unchanged, but the tombstone stays.
     let del = engine
         .accept("crm", vec![op("R", 20 * 86_400, Operation::Remove)])
@@ -146,8 +145,7 @@ async fn a_late_older_create_never_resurrects_a_tombstone() {
 }
 
 /// Issue 10, case 3: a newer version that ends `unchanged` still moves the mark.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unchanged_newer_version_still_wins_over_an_older_one() {
+async fn an_unchanged_newer_version_still_wins_over_an_older_one(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
@@ -155,7 +153,7 @@ async fn an_unchanged_newer_version_still_wins_over_an_older_one() {
     .await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
     engine
         .accept("crm", vec![upsert("A", 10, "same", "+14155550102")])
         .await
@@ -194,8 +192,7 @@ async fn an_unchanged_newer_version_still_wins_over_an_older_one() {
 
 /// Issue 10, case 4 (engine side): a full change without phones clears the phone columns
 /// and makes the contact uncallable; a number coming back makes it callable again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled() {
+async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
@@ -203,7 +200,7 @@ async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled() {
     .await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
     engine
         .accept("crm", vec![upsert("P", 1, "p", "+14155550103")])
         .await
@@ -231,8 +228,7 @@ async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled() {
 /// attempts (dead-lettered on its first try) and, replayed later, end `stale`. Now it has
 /// its own lane and attempt count, is never dead-lettered, is an alert while Genesys
 /// refuses it, and a late one is never stale.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered() {
+async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered(backend: Backend) {
     let id = contact_id(LIST, "LOCKED");
     let held = FixtureContact {
         id: Some(id.clone()),
@@ -251,7 +247,7 @@ async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered() {
     .await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(3));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(3)).await;
     engine
         .accept("crm", vec![upsert("LOCKED", 5, "new", "+14155550111")])
         .await
@@ -345,8 +341,7 @@ async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered() {
 
 /// Issue 10, read in the code: a do-not-call coalesced with a hard delete used to never
 /// reach the DNC list.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list() {
+async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list(backend: Backend) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
@@ -354,7 +349,7 @@ async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list() {
     .await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::HardWhenIdle, options(5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::HardWhenIdle, options(5)).await;
     engine
         .accept("crm", vec![upsert("D", 1, "d", "+14155550123")])
         .await
@@ -658,3 +653,11 @@ async fn concurrent_accepts_share_one_commit_and_are_durable_on_return() {
     }
     emu.shutdown().await;
 }
+
+on_both_backends!(
+    a_late_older_create_never_resurrects_a_tombstone,
+    an_unchanged_newer_version_still_wins_over_an_older_one,
+    cleared_phones_clear_the_columns_and_the_contact_is_not_dialled,
+    do_not_call_has_its_own_lane_and_is_never_dead_lettered,
+    do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list,
+);

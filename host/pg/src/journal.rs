@@ -764,6 +764,8 @@ impl PgJournal {
             .await?;
         }
         // The keys are free again (or gone); changes accepted meanwhile keep them listed.
+        // (A key can have two results, one per lane: refreshed once.)
+        touched.dedup();
         more_work |= refresh_keys(&tx, &touched).await?;
         if more_work {
             tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL])
