@@ -5,4 +5,5 @@ mod processes;
 mod scale_out_pg;
 mod support;
 mod sync_engine;
+mod sync_postgres;
 mod sync_semantics;

@@ -1,4 +1,4 @@
-//! The sync engine on the PostgreSQL store (a real server from the test harness) against
+//! The sync engine on the PostgreSQL store (the tests' shared server, a database each) against
 //! the emulator over loopback: several workers on one store, faults on, a dead worker's
 //! claims taken over. The final emulator state must equal the state computed from the input.
 
@@ -6,44 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, Engine, EngineOptions, GenesysSink, JournalStore, Operation, Outcome, Phone,
     RetryRules, SourceBinding, SourceRules, contact_id,
 };
-use dialsync_emulator::{
-    EmulatorConfig, FixtureContactList, FixtureDncList, Fixtures, PhoneColumn, RunningEmulator,
-};
+use dialsync_emulator::{EmulatorConfig, RunningEmulator};
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use dialsync_pg::{PgJournal, PgSettings, connect, migrate};
-use dialsync_pg_harness::PgServer;
 
-const LIST: &str = "list-1";
-const DNC: &str = "dnc-1";
-
-fn fixtures() -> Fixtures {
-    Fixtures {
-        contact_lists: vec![FixtureContactList {
-            id: Some(LIST.into()),
-            name: "CRM contacts".into(),
-            column_names: vec!["externalId".into(), "name".into(), "phone".into()],
-            phone_columns: vec![
-                serde_json::from_value::<PhoneColumn>(
-                    serde_json::json!({"columnName": "phone", "type": "cell"}),
-                )
-                .unwrap(),
-            ],
-            contacts: vec![],
-        }],
-        dnc_lists: vec![FixtureDncList {
-            id: Some(DNC.into()),
-            name: "Internal DNC".into(),
-            phone_numbers: vec![],
-        }],
-        ..Default::default()
-    }
-}
+use super::support::{DNC, LIST, at, emulator, fixtures, pg_database};
 
 fn client(emu: &RunningEmulator) -> GenesysClient {
     let mut settings = OrgSettings::new(
@@ -97,10 +69,6 @@ async fn worker(url: &str, emu: &RunningEmulator, lease: Duration) -> (Engine, P
     (engine, journal)
 }
 
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
-}
-
 fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
     Change {
         external_id: id.into(),
@@ -122,26 +90,7 @@ type Contacts = HashMap<String, (BTreeMap<String, String>, bool)>;
 
 /// The emulator's contacts; a contact id seen twice fails the test.
 fn contacts(emu: &RunningEmulator) -> Contacts {
-    let state = emu.state();
-    let list = state
-        .contact_lists
-        .iter()
-        .find(|l| l.list.id == LIST)
-        .unwrap();
-    let mut out = HashMap::new();
-    for c in &list.contacts {
-        let data = c
-            .data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        assert!(
-            out.insert(c.id.clone(), (data, c.callable)).is_none(),
-            "duplicate {}",
-            c.id
-        );
-    }
-    out
+    super::support::contacts(&emu.state(), LIST)
 }
 
 /// `n` records, 3 versions each, interleaved by time; every 10th ends do-not-call.
@@ -184,21 +133,16 @@ async fn wait_idle(store: &dyn JournalStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_one_store_apply_everything_once_under_faults() {
-    let server = PgServer::start().expect("PostgreSQL test server");
-    let url = server.create_database("two_workers").unwrap();
-    let emu = dialsync_emulator::start(
-        EmulatorConfig {
-            rate_limit_per_minute: 20_000,
-            error_rate: 0.1,
-            burst_429_rate: 0.05,
-            seed: 11,
-            fixtures: Some(fixtures()),
-            ..Default::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let (_server, url) = pg_database();
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: 20_000,
+        error_rate: 0.1,
+        burst_429_rate: 0.05,
+        seed: 11,
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
     let (a, store_a) = worker(&url, &emu, Duration::from_secs(30)).await;
     let (b, _) = worker(&url, &emu, Duration::from_secs(30)).await;
     let workers = [a.spawn_workers(), b.spawn_workers()];
@@ -231,17 +175,12 @@ async fn two_workers_on_one_store_apply_everything_once_under_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_claims_are_taken_over_after_its_lease() {
-    let server = PgServer::start().expect("PostgreSQL test server");
-    let url = server.create_database("takeover").unwrap();
-    let emu = dialsync_emulator::start(
-        EmulatorConfig {
-            fixtures: Some(fixtures()),
-            ..Default::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let (_server, url) = pg_database();
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
     let lease = Duration::from_millis(800);
     let (dead, dead_store) = worker(&url, &emu, lease).await;
     let (alive, alive_store) = worker(&url, &emu, lease).await;
