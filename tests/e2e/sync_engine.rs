@@ -226,8 +226,7 @@ async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
     emu.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_records_are_isolated_and_oversize_batches_bisected() {
+async fn bad_records_are_isolated_and_oversize_batches_bisected(backend: Backend) {
     // The API takes 8 per call; the engine sends 32: each 400 is split until it fits.
     let emu = emulator(EmulatorConfig {
         max_contacts_per_call: 8,
@@ -237,7 +236,7 @@ async fn bad_records_are_isolated_and_oversize_batches_bisected() {
     .await;
     let client = client(&emu, 6_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(32, 5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(32, 5)).await;
     let mut input: Vec<Change> = (0..30)
         .map(|i| upsert(&format!("G{i}"), 1, "ok", "+14155550100"))
         .collect();
@@ -330,8 +329,7 @@ async fn storm_of_concurrent_updates_ends_with_the_newest_values(backend: Backen
     emu.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle() {
+async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle(backend: Backend) {
     for (campaign_on, mode, expect_present) in [
         (true, DeleteMode::HardWhenIdle, true),
         (false, DeleteMode::HardWhenIdle, false),
@@ -344,7 +342,7 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle() {
         .await;
         let client = client(&emu, 6_000);
         let dir = tempfile::tempdir().unwrap();
-        let engine = engine(&dir, &client, mode, options(100, 5));
+        let engine = engine_on(backend, &dir, &client, mode, options(100, 5)).await;
         engine
             .accept(
                 "crm",
@@ -434,8 +432,7 @@ async fn persistent_conflicts_dead_letter_and_replay_applies(backend: Backend) {
     emu.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partial_changes_merge_into_the_contact_genesys_has() {
+async fn partial_changes_merge_into_the_contact_genesys_has(backend: Backend) {
     // P was synced before this journal existed; Q was never synced anywhere.
     let existing = FixtureContact {
         id: Some(contact_id(LIST, "P")),
@@ -453,7 +450,7 @@ async fn partial_changes_merge_into_the_contact_genesys_has() {
     .await;
     let client = client(&emu, 6_000);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir, &client, DeleteMode::Soft, options(100, 5));
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 5)).await;
     let mut p = op("P", 5, Operation::Upsert);
     p.partial = true;
     p.columns.insert("name".into(), "new".into());
@@ -477,6 +474,9 @@ async fn partial_changes_merge_into_the_contact_genesys_has() {
 }
 
 on_both_backends!(
+    bad_records_are_isolated_and_oversize_batches_bisected,
+    deletes_are_soft_under_a_running_campaign_and_hard_when_idle,
+    partial_changes_merge_into_the_contact_genesys_has,
     faults_on_final_state_matches_the_input,
     stale_superseded_and_unchanged_are_counted,
     storm_of_concurrent_updates_ends_with_the_newest_values,
