@@ -340,7 +340,7 @@ async fn webhooks(
                     return latencies;
                 }
                 let body = json!({
-                    "sys_id": format!("{:032x}", 0x5ca1e_0000_u64 + i),
+                    "sys_id": format!("{:032x}", 0x0005_ca1e_0000_u64 + i),
                     "sys_updated_on": "2026-11-20 14:01:07",
                     "sys_class_name": "customer_contact",
                     "first_name": "Ann",

@@ -146,6 +146,16 @@ async fn refresh_key(
     }
 }
 
+/// `work_keys` rows as column arrays, for one bulk upsert.
+#[derive(Default)]
+struct KeyRows {
+    list_id: Vec<String>,
+    external_id: Vec<String>,
+    priority: Vec<i16>,
+    first_seq: Vec<i64>,
+    ready_at: Vec<i64>,
+}
+
 /// [`refresh_key`] for many keys at once (already locked by this transaction, in key
 /// order): one read of their unfinished changes, one delete of the keys with none left,
 /// one upsert of the rest. Returns whether any key still has work.
@@ -171,7 +181,7 @@ async fn refresh_keys(
         )
         .await?;
     let mut gone: (Vec<String>, Vec<String>) = Default::default();
-    let mut left: (Vec<String>, Vec<String>, Vec<i16>, Vec<i64>, Vec<i64>) = Default::default();
+    let mut left = KeyRows::default();
     for row in &rows {
         match row.get::<_, Option<i64>>(3) {
             None => {
@@ -179,11 +189,12 @@ async fn refresh_keys(
                 gone.1.push(row.get(1));
             }
             Some(first) => {
-                left.0.push(row.get(0));
-                left.1.push(row.get(1));
-                left.2.push(row.get(2));
-                left.3.push(first);
-                left.4.push(row.get::<_, Option<i64>>(4).unwrap_or(0));
+                left.list_id.push(row.get(0));
+                left.external_id.push(row.get(1));
+                left.priority.push(row.get(2));
+                left.first_seq.push(first);
+                left.ready_at
+                    .push(row.get::<_, Option<i64>>(4).unwrap_or(0));
             }
         }
     }
@@ -195,7 +206,7 @@ async fn refresh_keys(
         )
         .await?;
     }
-    if !left.0.is_empty() {
+    if !left.list_id.is_empty() {
         tx.execute(
             "INSERT INTO work_keys (list_id, external_id, priority, first_seq, ready_at)
              SELECT l, e, p, s, r
@@ -204,11 +215,17 @@ async fn refresh_keys(
              ON CONFLICT (list_id, external_id) DO UPDATE SET priority = excluded.priority,
                 first_seq = excluded.first_seq, ready_at = excluded.ready_at,
                 owner = NULL, lease_expires_at = NULL",
-            &[&left.0, &left.1, &left.2, &left.3, &left.4],
+            &[
+                &left.list_id,
+                &left.external_id,
+                &left.priority,
+                &left.first_seq,
+                &left.ready_at,
+            ],
         )
         .await?;
     }
-    Ok(!left.0.is_empty())
+    Ok(!left.list_id.is_empty())
 }
 
 impl PgJournal {
