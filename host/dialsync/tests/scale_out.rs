@@ -82,3 +82,41 @@ fn migrate_without_a_url_migrates_the_sqlite_journal() {
     let second: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(second["applied"], serde_json::json!([]));
 }
+
+fn run(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dialsync"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn status_and_deadletters_read_the_postgres_store() {
+    let server = PgServer::start().expect("PostgreSQL test server");
+    let url = server.create_database("cli_journal").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &format!("url = \"{url}\""));
+    // An empty store: no dead letters, an unknown record, an unknown id to replay.
+    let (code, out, err) = run(&cfg, &["deadletters", "list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "[]");
+    let (code, _, err) = run(&cfg, &["status", "SN_nobody"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no changes for externalId \"SN_nobody\""),
+        "{err}"
+    );
+    let (code, out, err) = run(&cfg, &["deadletters", "replay", "42"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("replayed 0 dead letter(s)"), "{out}");
+    assert!(err.contains("no open dead letter with id 42"), "{err}");
+    // Nothing was written to a SQLite file beside the config.
+    assert!(!dir.path().join("dialsync.db").exists());
+}
