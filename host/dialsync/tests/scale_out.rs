@@ -120,3 +120,46 @@ fn status_and_deadletters_read_the_postgres_store() {
     // Nothing was written to a SQLite file beside the config.
     assert!(!dir.path().join("dialsync.db").exists());
 }
+
+/// Pull positions on a PostgreSQL store are shared by every worker, and one worker at a
+/// time sweeps a source (a lock that a cancelled sweep gives up too).
+#[tokio::test]
+async fn pull_positions_and_the_sweep_lock_are_shared_on_postgres() {
+    use dialsync::pull::cursors::CursorStore;
+    use std::time::Duration;
+    let server = PgServer::start().expect("PostgreSQL test server");
+    let url = server.create_database("cursors").unwrap();
+    let pool = |_: u8| dialsync_pg::connect(&dialsync_pg::PgSettings::new(url.clone())).unwrap();
+    dialsync_pg::migrate(&pool(0)).await.unwrap();
+    let (a, b) = (
+        CursorStore::postgres(pool(1)),
+        CursorStore::postgres(pool(2)),
+    );
+    assert_eq!(a.get("sn", "customer_contact").await.unwrap(), None);
+    a.set("sn", "customer_contact", "p1").await.unwrap();
+    a.set("sn", "customer_contact", "p2").await.unwrap();
+    assert_eq!(
+        b.get("sn", "customer_contact").await.unwrap().as_deref(),
+        Some("p2"),
+        "worker b sees worker a's position"
+    );
+    assert_eq!(b.get("sf", "customer_contact").await.unwrap(), None);
+
+    let held = a.sweep_lock("sn").await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(300), b.sweep_lock("sn")).await;
+    assert!(waiting.is_err(), "b waits while a sweeps");
+    // Another source is not held up.
+    b.sweep_lock("sf").await.unwrap().release().await;
+    held.release().await;
+    let got = tokio::time::timeout(Duration::from_secs(5), b.sweep_lock("sn"))
+        .await
+        .expect("b sweeps once a is done")
+        .unwrap();
+    drop(got); // as a cancelled sweep: the connection closes, the lock ends
+    tokio::time::timeout(Duration::from_secs(5), a.sweep_lock("sn"))
+        .await
+        .expect("a dropped lock is given up")
+        .unwrap()
+        .release()
+        .await;
+}

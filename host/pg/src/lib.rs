@@ -26,3 +26,5 @@ pub use migrate::{MIGRATIONS, Migration, MigrationReport, migrate};
 
 /// The connection pool every part of the store uses.
 pub type Pool = deadpool_postgres::Pool;
+/// A connection taken from the [`Pool`] (back in the pool when dropped).
+pub type PooledConnection = deadpool_postgres::Object;

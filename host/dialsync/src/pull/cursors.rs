@@ -1,10 +1,14 @@
-//! Per-source read positions (pull watermarks; later subscription replay ids), kept in
-//! the journal's SQLite file under their own table (`crm_source_cursors`, created
-//! `IF NOT EXISTS`, outside the journal's migrations).
+//! Per-source read positions (pull watermarks), beside the journal: in the SQLite file
+//! under their own table (`crm_source_cursors`, created `IF NOT EXISTS`, outside the
+//! journal's migrations), or on a PostgreSQL store in the same-named table of its
+//! migrations, shared by every worker.
 //!
 //! A position is written only after the records read up to it are durable in the
 //! journal, so a crash between the two re-reads those records (at least once; the
-//! engine's idempotent upserts absorb the repeat) and never skips one.
+//! engine's idempotent upserts absorb the repeat) and never skips one. On PostgreSQL one
+//! worker at a time sweeps a source: [`CursorStore::sweep_lock`] takes a session advisory
+//! lock per source for the sweep, so workers that all have `[sources.X.pull]` never
+//! read the same pages at once nor move a position backwards.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,13 +17,53 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// Errors from the cursor table.
 #[derive(Debug, thiserror::Error)]
-#[error("source cursor store: {0}")]
-pub struct CursorError(#[from] rusqlite::Error);
+pub enum CursorError {
+    /// The SQLite file failed.
+    #[error("source cursor store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL store failed.
+    #[error("source cursor store (PostgreSQL): {0}")]
+    Postgres(String),
+}
+
+fn pg(e: impl std::fmt::Display) -> CursorError {
+    CursorError::Postgres(e.to_string())
+}
 
 /// The persistent positions, per (source, stream).
 #[derive(Clone)]
-pub struct CursorStore {
-    conn: Arc<Mutex<Connection>>,
+pub enum CursorStore {
+    /// In the SQLite journal file.
+    Sqlite(Arc<Mutex<Connection>>),
+    /// In the PostgreSQL store every worker shares.
+    Postgres(dialsync_pg::Pool),
+}
+
+/// A held sweep lock (PostgreSQL: the session advisory lock of a source on a connection
+/// kept for the sweep; [`SweepLock::release`] unlocks it).
+pub struct SweepLock {
+    held: Option<(dialsync_pg::PooledConnection, i64)>,
+}
+
+impl SweepLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        if let Some((conn, key)) = self.held.take()
+            && let Err(e) = conn.execute("SELECT pg_advisory_unlock($1)", &[&key]).await
+        {
+            tracing::warn!(error = %e, "could not release the pull lock; it ends with the connection");
+        }
+    }
+}
+
+impl Drop for SweepLock {
+    /// Not released (the sweep panicked or was cancelled): the connection is taken out of
+    /// the pool and closed, which ends the lock, instead of going back to the pool with it.
+    fn drop(&mut self) {
+        if let Some((conn, _)) = self.held.take() {
+            drop(dialsync_pg::PooledConnection::take(conn));
+        }
+    }
 }
 
 impl CursorStore {
@@ -38,34 +82,103 @@ impl CursorStore {
                 PRIMARY KEY (source, stream)
             ) WITHOUT ROWID;",
         )?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(CursorStore::Sqlite(Arc::new(Mutex::new(conn))))
+    }
+
+    /// The positions on a (migrated) PostgreSQL store.
+    pub fn postgres(pool: dialsync_pg::Pool) -> Self {
+        CursorStore::Postgres(pool)
+    }
+
+    /// Waits until this process may sweep `source`: on PostgreSQL until no other worker
+    /// sweeps it (a session advisory lock per source); on SQLite at once (`serve`'s
+    /// per-source mutex already makes sweeps one at a time in the process).
+    pub async fn sweep_lock(&self, source: &str) -> Result<SweepLock, CursorError> {
+        match self {
+            CursorStore::Sqlite(_) => Ok(SweepLock { held: None }),
+            CursorStore::Postgres(pool) => {
+                let conn = pool.get().await.map_err(pg)?;
+                let key: i64 = conn
+                    .query_one(
+                        "SELECT hashtextextended('dialsync-pull:' || $1, 0)",
+                        &[&source],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .get(0);
+                // Guarded before waiting: if the wait is cancelled or fails, the guard's
+                // drop closes the connection, so no lock granted later is left behind on
+                // a pooled connection.
+                let lock = SweepLock {
+                    held: Some((conn, key)),
+                };
+                if let Some((conn, key)) = &lock.held {
+                    conn.execute("SELECT pg_advisory_lock($1)", &[key])
+                        .await
+                        .map_err(pg)?;
+                }
+                Ok(lock)
+            }
+        }
     }
 
     /// The stored position of `stream` (e.g. `customer_contact`, `sys_audit_delete`,
     /// `Contact`) for `source`.
-    pub fn get(&self, source: &str, stream: &str) -> Result<Option<String>, CursorError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(conn
-            .query_row(
-                "SELECT position FROM crm_source_cursors WHERE source = ?1 AND stream = ?2",
-                params![source, stream],
-                |row| row.get(0),
-            )
-            .optional()?)
+    pub async fn get(&self, source: &str, stream: &str) -> Result<Option<String>, CursorError> {
+        match self {
+            CursorStore::Sqlite(conn) => {
+                let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(conn
+                    .query_row(
+                        "SELECT position FROM crm_source_cursors WHERE source = ?1 AND stream = ?2",
+                        params![source, stream],
+                        |row| row.get(0),
+                    )
+                    .optional()?)
+            }
+            CursorStore::Postgres(pool) => Ok(pool
+                .get()
+                .await
+                .map_err(pg)?
+                .query_opt(
+                    "SELECT position FROM crm_source_cursors WHERE source = $1 AND stream = $2",
+                    &[&source, &stream],
+                )
+                .await
+                .map_err(pg)?
+                .map(|r| r.get(0))),
+        }
     }
 
-    /// Stores `position` durably (its own transaction, `synchronous=FULL`).
-    pub fn set(&self, source: &str, stream: &str, position: &str) -> Result<(), CursorError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
-            "INSERT INTO crm_source_cursors (source, stream, position, updated_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
-                 updated_at = excluded.updated_at",
-            params![source, stream, position, chrono::Utc::now().to_rfc3339()],
-        )?;
+    /// Stores `position` durably (its own transaction; `synchronous=FULL` on SQLite).
+    pub async fn set(&self, source: &str, stream: &str, position: &str) -> Result<(), CursorError> {
+        match self {
+            CursorStore::Sqlite(conn) => {
+                let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                conn.execute(
+                    "INSERT INTO crm_source_cursors (source, stream, position, updated_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
+                         updated_at = excluded.updated_at",
+                    params![source, stream, position, chrono::Utc::now().to_rfc3339()],
+                )?;
+            }
+            CursorStore::Postgres(pool) => {
+                let now = chrono::Utc::now().timestamp_millis();
+                pool.get()
+                    .await
+                    .map_err(pg)?
+                    .execute(
+                        "INSERT INTO crm_source_cursors (source, stream, position, updated_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
+                             updated_at = excluded.updated_at",
+                        &[&source, &stream, &position, &now],
+                    )
+                    .await
+                    .map_err(pg)?;
+            }
+        }
         Ok(())
     }
 }
@@ -74,25 +187,33 @@ impl CursorStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn positions_survive_reopen_per_source_and_stream() {
+    #[tokio::test]
+    async fn positions_survive_reopen_per_source_and_stream() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.db");
         let store = CursorStore::open(&path).unwrap();
-        assert_eq!(store.get("sn", "customer_contact").unwrap(), None);
-        store.set("sn", "customer_contact", "a").unwrap();
-        store.set("sn", "customer_contact", "b").unwrap();
-        store.set("sn", "sys_audit_delete", "c").unwrap();
+        assert_eq!(store.get("sn", "customer_contact").await.unwrap(), None);
+        store.set("sn", "customer_contact", "a").await.unwrap();
+        store.set("sn", "customer_contact", "b").await.unwrap();
+        store.set("sn", "sys_audit_delete", "c").await.unwrap();
         drop(store);
         let store = CursorStore::open(&path).unwrap();
         assert_eq!(
-            store.get("sn", "customer_contact").unwrap().as_deref(),
+            store
+                .get("sn", "customer_contact")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("b")
         );
         assert_eq!(
-            store.get("sn", "sys_audit_delete").unwrap().as_deref(),
+            store
+                .get("sn", "sys_audit_delete")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c")
         );
-        assert_eq!(store.get("sf", "customer_contact").unwrap(), None);
+        assert_eq!(store.get("sf", "customer_contact").await.unwrap(), None);
     }
 }

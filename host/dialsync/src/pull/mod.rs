@@ -159,7 +159,25 @@ pub async fn pull_source(state: &Arc<AppState>, source: &str) -> Result<PullRepo
         message: "the source has no [sources.X.pull] table".into(),
     })?;
     let _one_at_a_time = pull.sweeping.lock().await;
-    let cursors = CursorStore::open(&state.store_path)?;
+    let cursors = match &state.pg {
+        Some(pool) => CursorStore::postgres(pool.clone()),
+        None => CursorStore::open(&state.store_path)?,
+    };
+    // One sweeper per source across all workers of a PostgreSQL store.
+    let lock = cursors.sweep_lock(source).await?;
+    let swept = sweep(state, source, src, pull, &cursors).await;
+    lock.release().await;
+    swept
+}
+
+/// One sweep of every stream of `source` from the stored positions.
+async fn sweep(
+    state: &Arc<AppState>,
+    source: &str,
+    src: &crate::server::state::SourceState,
+    pull: &PullSource,
+    cursors: &CursorStore,
+) -> Result<PullReport, CrmError> {
     let mut report = PullReport {
         source: source.to_owned(),
         ..PullReport::default()
@@ -172,14 +190,15 @@ pub async fn pull_source(state: &Arc<AppState>, source: &str) -> Result<PullRepo
                 ("sys_audit_delete".to_owned(), client.audit_stream(&filter)),
             ] {
                 let from: Option<Position> = cursors
-                    .get(source, &name)?
+                    .get(source, &name)
+                    .await?
                     .and_then(|p| serde_json::from_str(&p).ok());
-                let (cursors_ref, name_ref) = (&cursors, name.as_str());
+                let (cursors_ref, name_ref) = (cursors, name.as_str());
                 let (read, counts) = client
                     .sweep(stream, from, move |rows, pos| async move {
                         let counts = ingest(state, src, &rows).await?;
                         let text = serde_json::to_string(&pos).unwrap_or_default();
-                        cursors_ref.set(&src.name, name_ref, &text)?;
+                        cursors_ref.set(&src.name, name_ref, &text).await?;
                         Ok(counts)
                     })
                     .await?;
@@ -189,12 +208,12 @@ pub async fn pull_source(state: &Arc<AppState>, source: &str) -> Result<PullRepo
         }
         CrmClient::Salesforce(client) => {
             let name = client.object.clone();
-            let from = cursors.get(source, &name)?;
-            let (cursors_ref, name_ref) = (&cursors, name.as_str());
+            let from = cursors.get(source, &name).await?;
+            let (cursors_ref, name_ref) = (cursors, name.as_str());
             let (read, counts) = client
                 .sweep(from, move |rows, pos| async move {
                     let counts = ingest(state, src, &rows).await?;
-                    cursors_ref.set(&src.name, name_ref, &pos)?;
+                    cursors_ref.set(&src.name, name_ref, &pos).await?;
                     Ok(counts)
                 })
                 .await?;
