@@ -1,22 +1,27 @@
 //! Several real `dialsync` processes on one journal, the emulator with faults on:
 //! `serve` (webhooks of source `hooks`), `import` (source `files`) and
 //! `deadletters replay --all --run` (source `letters`, whose changes an outage
-//! dead-lettered) run at the same time. The `import` is SIGKILLed mid-round: its claims
-//! are taken over by `serve` once the lease (2 s here) expires, and the re-run import
-//! finishes. Afterwards there is no dead letter and every list equals the state computed
-//! independently from the input.
+//! dead-lettered) run at the same time, and one of them is SIGKILLed mid-round — one test
+//! per process. The victim is frozen (SIGSTOP) and killed only once the journal shows it
+//! holding claims (its lease owner id names its pid), so it dies with work in hand. Its
+//! claims are taken over by the others once the lease (2 s here) expires — never before:
+//! every change it held ends `done` no earlier than its lease's expiry. A killed `serve`
+//! is restarted and its webhook senders retry what was not acknowledged; a killed import
+//! is run again. Afterwards there is no dead letter, every acknowledged webhook has its
+//! row in the journal, and every list equals the state computed independently from the
+//! input.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, Engine, EngineOptions, GenesysSink, Operation, Phone, RetryRules, SourceBinding,
-    SourceRules,
+    SourceRules, owner_pid,
 };
 use dialsync_emulator::{
     EmulatorConfig, FixtureContactList, FixtureDncList, Fixtures, PhoneColumn, RunningEmulator,
@@ -270,31 +275,66 @@ async fn dead_letter_through_an_outage(path: &Path, n: usize) {
     broken.shutdown().await;
 }
 
-fn spawn(dir: &Path, args: &[&str], config: &Path) -> Child {
-    dialsync(dir)
+/// The process a test SIGKILLs mid-round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    Serve,
+    Import,
+    Replay,
+}
+
+/// A running `dialsync` process; its stderr goes to a file (a pipe nobody reads could
+/// fill up and block it).
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+/// Starts `dialsync ARGS --config CONFIG` in `dir`, logging to `dir/NAME.log`.
+fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Proc {
+    let log = dir.join(format!("{name}.log"));
+    let child = dialsync(dir)
         .env(HOOKS_TOKEN_ENV, HOOKS_TOKEN)
         .args(args)
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Proc { child, log }
 }
 
-/// Waits (bounded) for a child to exit; returns its exit code and stderr.
-async fn finish(child: Child, what: &str) -> (Option<i32>, String) {
+/// Starts `dialsync serve` and waits (bounded) until it answers `/healthz`.
+async fn start_serve(
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    http: &reqwest::Client,
+    base: &str,
+) -> Proc {
+    let mut serve = spawn(dir, name, &["serve"], config);
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not start"
+        );
+        assert!(serve.child.try_wait().unwrap().is_none(), "serve exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    serve
+}
+
+/// Waits (bounded) for a process to exit; returns its exit code and stderr.
+async fn finish(proc: Proc, what: &str) -> (Option<i32>, String) {
     let what = what.to_string();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let mut child = child;
+        let Proc { mut child, log } = proc;
         loop {
-            if child.try_wait().unwrap().is_some() {
-                let out = child.wait_with_output().unwrap();
-                return (
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                );
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.code(), std::fs::read_to_string(&log).unwrap());
             }
             assert!(
                 started.elapsed() < Duration::from_secs(90),
@@ -319,8 +359,179 @@ fn unfinished(path: &Path) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_import_and_replay_on_one_journal_survive_a_sigkill() {
+/// Waits (bounded) until every change in the journal is finished.
+async fn drained(path: &Path, what: &str) {
+    let started = Instant::now();
+    while unfinished(path) > 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A change claimed in the journal: its seq and lease expiry (ms since the epoch).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    seq: i64,
+    expires_at: i64,
+}
+
+/// The changes the process `pid` holds claimed right now.
+fn claims_of(path: &Path, pid: u32) -> Vec<Held> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, claim_expires_at, claim_owner FROM changes
+             WHERE state = 'claimed' AND claim_owner IS NOT NULL",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            Held {
+                seq: r.get(0)?,
+                expires_at: r.get(1)?,
+            },
+            r.get::<_, String>(2)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .filter(|(_, owner)| owner_pid(owner) == Some(pid))
+    .map(|(held, _)| held)
+    .collect()
+}
+
+fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+/// SIGKILLs `child` mid-round: polls the journal until it holds claims, freezes it
+/// (SIGSTOP) and looks again — a frozen process cannot finish its round — then kills it,
+/// or lets it go on (SIGCONT) if it finished in between. Returns what it held when it died.
+async fn kill_holding_claims(proc: &mut Proc, journal: &Path, what: &str) -> Vec<Held> {
+    let child = &mut proc.child;
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "{what} never held claims");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{what} ended before it could be killed mid-round"
+        );
+        if !claims_of(journal, pid).is_empty() {
+            signal(child, libc::SIGSTOP);
+            if !claims_of(journal, pid).is_empty() {
+                child.kill().unwrap(); // SIGKILL (delivered to a stopped process too)
+                child.wait().unwrap();
+                let held = claims_of(journal, pid);
+                assert!(!held.is_empty(), "{what} died holding claims");
+                return held;
+            }
+            signal(child, libc::SIGCONT);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every change the dead process held was taken over and finished, and only after its
+/// lease expired.
+fn assert_taken_over_after_the_lease(path: &Path, held: &[Held]) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for h in held {
+        let (state, finished_at): (String, Option<i64>) = conn
+            .query_row(
+                "SELECT state, finished_at FROM changes WHERE seq = ?1",
+                [h.seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            state, "done",
+            "change {} was taken over and finished",
+            h.seq
+        );
+        let finished_at = finished_at.unwrap();
+        assert!(
+            finished_at >= h.expires_at,
+            "change {} finished at {finished_at}, before the dead owner's lease expired at {}",
+            h.seq,
+            h.expires_at
+        );
+    }
+}
+
+/// Sends `records` to serve's webhook endpoint one by one, as a webhook sender does:
+/// a delivery that was not acknowledged (no answer — serve may be dead — or a 5xx) is
+/// sent again; each acknowledged one (202) is pushed to `acked`.
+async fn send_until_acknowledged(
+    http: reqwest::Client,
+    url: String,
+    records: Vec<Value>,
+    acked: Arc<Mutex<Vec<Value>>>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for r in records {
+        loop {
+            assert!(Instant::now() < deadline, "webhook {r} never acknowledged");
+            let sent = http
+                .post(&url)
+                .header("authorization", format!("Bearer {HOOKS_TOKEN}"))
+                .json(&r)
+                .send()
+                .await;
+            match sent {
+                Ok(resp) if resp.status().as_u16() == 202 => break,
+                Ok(resp) if resp.status().is_server_error() => {}
+                Ok(resp) => panic!(
+                    "webhook answered {}: {}",
+                    resp.status(),
+                    resp.text().await.unwrap()
+                ),
+                Err(_) => {} // serve is down: try again
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        acked.lock().unwrap().push(r);
+    }
+}
+
+/// Each acknowledged webhook has its change in the journal (source time per externalId).
+fn assert_acknowledged_are_journaled(path: &Path, acked: &[Value]) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT payload FROM changes WHERE source = 'hooks'")
+        .unwrap();
+    let journaled: std::collections::HashSet<(String, String)> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| {
+            let c: Change = serde_json::from_str(&p.unwrap()).unwrap();
+            (
+                c.source_id,
+                c.source_updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            )
+        })
+        .collect();
+    for r in acked {
+        let key = (
+            r["sys_id"].as_str().unwrap().to_string(),
+            r["sys_updated_on"].as_str().unwrap().to_string(),
+        );
+        assert!(
+            journaled.contains(&key),
+            "acknowledged webhook {key:?} has no row"
+        );
+    }
+}
+
+/// `serve`, `import` and `deadletters replay --run` on one journal, three sources, faults
+/// on; `victim` is SIGKILLed while it holds claims. See the module docs.
+async fn three_processes_survive_a_sigkill(victim: Victim) {
     const HOOKS: usize = 120;
     const FILES: usize = 300;
     const LETTERS: usize = 40;
@@ -353,113 +564,80 @@ async fn serve_import_and_replay_on_one_journal_survive_a_sigkill() {
             .collect::<String>(),
     )
     .unwrap();
+    let import_args = ["import", "--source", "files", input.to_str().unwrap()];
 
-    let mut serve = spawn(dir.path(), &["serve"], &config);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        assert!(serve.try_wait().unwrap().is_none(), "serve exited");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut serve = start_serve(dir.path(), "serve", &config, &http, &base).await;
 
     // All three at once: import, replay, and webhooks into serve.
-    let import = spawn(
+    let mut import = spawn(dir.path(), "import", &import_args, &config);
+    let mut replay = spawn(
         dir.path(),
-        &["import", "--source", "files", input.to_str().unwrap()],
-        &config,
-    );
-    let replay = spawn(
-        dir.path(),
+        "replay",
         &["deadletters", "replay", "--all", "--run"],
         &config,
     );
+    let acked = Arc::new(Mutex::new(Vec::new()));
     let senders: Vec<_> = records(1, HOOKS)
         .chunks(HOOKS / 4)
         .map(|chunk| {
-            let (http, url, chunk) = (
+            tokio::spawn(send_until_acknowledged(
                 http.clone(),
                 format!("{base}/v1/sources/hooks/events"),
                 chunk.to_vec(),
-            );
-            tokio::spawn(async move {
-                for r in chunk {
-                    let resp = http
-                        .post(&url)
-                        .header("authorization", format!("Bearer {HOOKS_TOKEN}"))
-                        .json(&r)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(
-                        resp.status().as_u16(),
-                        202,
-                        "{}",
-                        resp.text().await.unwrap()
-                    );
-                }
-            })
+                acked.clone(),
+            ))
         })
         .collect();
 
-    // SIGKILL the import mid-round: once some of its contacts have landed.
-    let mut import = import;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while list_state(&emu, "list-files").len() < 20 {
-        assert!(
-            Instant::now() < deadline,
-            "the import never started sending"
-        );
-        assert!(
-            import.try_wait().unwrap().is_none(),
-            "the import ended before the kill"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    import.kill().unwrap(); // SIGKILL
-    import.wait().unwrap();
+    // SIGKILL the victim mid-round, with claims in hand.
+    let held = match victim {
+        Victim::Serve => {
+            let held = kill_holding_claims(&mut serve, &journal, "serve").await;
+            // The user (or the supervisor) restarts it; the senders retry meanwhile.
+            serve = start_serve(dir.path(), "serve-again", &config, &http, &base).await;
+            held
+        }
+        Victim::Import => kill_holding_claims(&mut import, &journal, "import").await,
+        Victim::Replay => kill_holding_claims(&mut replay, &journal, "replay").await,
+    };
     for s in senders {
         s.await.unwrap();
     }
-    let (code, stderr) = finish(replay, "deadletters replay").await;
-    assert_eq!(code, Some(0), "replay: {stderr}");
-
-    // Its claims are taken over by `serve` once the lease expires: the journal drains
-    // with no import running.
-    let drained = Instant::now();
-    while unfinished(&journal) > 0 {
+    if victim != Victim::Replay {
+        let (code, stderr) = finish(replay, "deadletters replay").await;
+        assert_eq!(code, Some(0), "replay: {stderr}");
+    }
+    if victim != Victim::Import {
+        let (code, stderr) = finish(import, "import").await;
         assert!(
-            drained.elapsed() < Duration::from_secs(60),
-            "serve never took over the killed import's claims"
+            matches!(code, Some(0) | Some(2)),
+            "import: {code:?} {stderr}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // The user runs the import again; it finishes what the kill cut short.
-    let rerun = spawn(
-        dir.path(),
-        &["import", "--source", "files", input.to_str().unwrap()],
-        &config,
-    );
-    let (code, stderr) = finish(rerun, "import").await;
-    assert!(
-        matches!(code, Some(0) | Some(2)),
-        "import: {code:?} {stderr}"
-    );
-    let drained = Instant::now();
-    while unfinished(&journal) > 0 {
+    // The dead process's claims are taken over by the others once its lease expires: the
+    // journal drains.
+    drained(
+        &journal,
+        "the killed process's claims were never taken over",
+    )
+    .await;
+    assert_taken_over_after_the_lease(&journal, &held);
+
+    if victim == Victim::Import {
+        // The user runs the import again; it finishes what the kill cut short.
+        let rerun = spawn(dir.path(), "import-again", &import_args, &config);
+        let (code, stderr) = finish(rerun, "import").await;
         assert!(
-            drained.elapsed() < Duration::from_secs(60),
-            "journal drains"
+            matches!(code, Some(0) | Some(2)),
+            "import: {code:?} {stderr}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        drained(&journal, "the journal drains after the re-run import").await;
     }
 
     let out = dialsync(dir.path())
@@ -469,12 +647,30 @@ async fn serve_import_and_replay_on_one_journal_survive_a_sigkill() {
         .unwrap();
     let letters: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(letters, json!([]), "no dead letters");
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 2 * HOOKS, "every webhook was acknowledged");
+    assert_acknowledged_are_journaled(&journal, &acked);
     assert_eq!(list_state(&emu, "list-hooks"), expected(1, HOOKS));
     assert_eq!(list_state(&emu, "list-files"), expected(2, FILES));
     assert_eq!(list_state(&emu, "list-letters"), expected(3, LETTERS));
     assert!(emu.stats().count("POST", CONTACTS_ROUTE, 200) > 0);
 
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
     emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_import_and_replay_on_one_journal_survive_a_sigkill_of_serve() {
+    three_processes_survive_a_sigkill(Victim::Serve).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_import_and_replay_on_one_journal_survive_a_sigkill_of_the_import() {
+    three_processes_survive_a_sigkill(Victim::Import).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_import_and_replay_on_one_journal_survive_a_sigkill_of_the_replay() {
+    three_processes_survive_a_sigkill(Victim::Replay).await;
 }
