@@ -368,6 +368,15 @@ async fn drained(path: &Path, what: &str) {
     }
 }
 
+/// Waits (bounded) until `done()` holds.
+async fn until(done: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A change claimed in the journal: its seq and lease expiry (ms since the epoch).
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -594,15 +603,29 @@ async fn three_processes_survive_a_sigkill(victim: Victim) {
         })
         .collect();
 
-    // SIGKILL the victim mid-round, with claims in hand.
+    // SIGKILL the victim mid-round, with claims in hand: serve once it has acknowledged a
+    // quarter of the webhooks, the import once some of its contacts have landed.
     let held = match victim {
         Victim::Serve => {
+            let acked = acked.clone();
+            until(
+                move || acked.lock().unwrap().len() >= HOOKS / 2,
+                "webhooks acked",
+            )
+            .await;
             let held = kill_holding_claims(&mut serve, &journal, "serve").await;
             // The user (or the supervisor) restarts it; the senders retry meanwhile.
             serve = start_serve(dir.path(), "serve-again", &config, &http, &base).await;
             held
         }
-        Victim::Import => kill_holding_claims(&mut import, &journal, "import").await,
+        Victim::Import => {
+            until(
+                || list_state(&emu, "list-files").len() >= 20,
+                "import sending",
+            )
+            .await;
+            kill_holding_claims(&mut import, &journal, "import").await
+        }
         Victim::Replay => kill_holding_claims(&mut replay, &journal, "replay").await,
     };
     for s in senders {
