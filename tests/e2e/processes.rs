@@ -10,6 +10,9 @@
 //! is run again. Afterwards there is no dead letter, every acknowledged webhook has its
 //! row in the journal, and every list equals the state computed independently from the
 //! input.
+//!
+//! Also here, through the same commands: a do-not-call Genesys keeps refusing is an alert
+//! in `status`, in `import`'s exit code and report, and in serve's `/metrics`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,10 +24,11 @@ use chrono::{TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, Engine, EngineOptions, GenesysSink, Operation, Phone, RetryRules, SourceBinding,
-    SourceRules, owner_pid,
+    SourceRules, contact_id, owner_pid,
 };
 use dialsync_emulator::{
-    EmulatorConfig, FixtureContactList, FixtureDncList, Fixtures, PhoneColumn, RunningEmulator,
+    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
+    PhoneColumn, RunningEmulator,
 };
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use serde_json::{Value, json};
@@ -213,6 +217,48 @@ fn letters_changes(n: usize) -> Vec<Change> {
         .collect()
 }
 
+/// An engine in this process on the journal at `path`, feeding `list` for `source`
+/// through the emulator at `emu`: the client tries each call `call_attempts` times, the
+/// engine follows `retry`.
+fn engine_on(
+    path: &Path,
+    emu: &RunningEmulator,
+    (source, list): (&str, &str),
+    call_attempts: u32,
+    retry: RetryRules,
+) -> Engine {
+    let mut settings = OrgSettings::new(
+        "acme",
+        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
+        "dialsync",
+        Secret::new("emulator-secret"),
+    );
+    settings.requests_per_minute = 60_000;
+    settings.retry = RetryPolicy {
+        max_attempts: call_attempts,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+        max_elapsed: Duration::from_secs(2),
+    };
+    Engine::open(
+        path,
+        vec![SourceBinding {
+            name: source.into(),
+            list_id: list.into(),
+            sink: Arc::new(GenesysSink::new(GenesysClient::new(settings).unwrap())),
+            rules: SourceRules {
+                dnc_list_id: Some("sn-dnc".into()),
+                delete_mode: DeleteMode::Soft,
+            },
+        }],
+        EngineOptions {
+            retry,
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 /// Dead-letters `letters_changes(n)` in the journal at `path` through a real outage (an
 /// emulator that answers every API call 503), with one attempt per change.
 async fn dead_letter_through_an_outage(path: &Path, n: usize) {
@@ -222,43 +268,21 @@ async fn dead_letter_through_an_outage(path: &Path, n: usize) {
         ..Default::default()
     })
     .await;
-    let mut settings = OrgSettings::new(
-        "acme",
-        Endpoint::BaseUrl(broken.base_url().parse().unwrap()),
-        "dialsync",
-        Secret::new("emulator-secret"),
-    );
-    settings.retry = RetryPolicy {
-        max_attempts: 1,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(1),
-        max_elapsed: Duration::from_secs(2),
-    };
-    let engine = Engine::open(
+    // One attempt; the do-not-call lane (never dead-lettered) waits a few seconds before
+    // its next try, so this engine goes idle.
+    let engine = engine_on(
         path,
-        vec![SourceBinding {
-            name: "letters".into(),
-            list_id: "list-letters".into(),
-            sink: Arc::new(GenesysSink::new(GenesysClient::new(settings).unwrap())),
-            rules: SourceRules {
-                dnc_list_id: Some("sn-dnc".into()),
-                delete_mode: DeleteMode::Soft,
-            },
-        }],
-        EngineOptions {
-            // One attempt; the do-not-call lane (never dead-lettered) waits a few
-            // seconds before its next try, so this engine goes idle.
-            retry: RetryRules {
-                max_attempts: 1,
-                base_delay: Duration::from_secs(4),
-                max_delay: Duration::from_secs(4),
-                per_call: 10,
-                concurrent_batches: 2,
-            },
-            ..EngineOptions::default()
+        &broken,
+        ("letters", "list-letters"),
+        1,
+        RetryRules {
+            max_attempts: 1,
+            base_delay: Duration::from_secs(4),
+            max_delay: Duration::from_secs(4),
+            per_call: 10,
+            concurrent_batches: 2,
         },
-    )
-    .unwrap();
+    );
     engine.accept("letters", letters_changes(n)).await.unwrap();
     // Ordinary changes dead-letter; do-not-call changes stay queued on their own lane
     // (they are never dead-lettered) and are finished by whichever process runs next.
@@ -696,4 +720,165 @@ async fn serve_import_and_replay_on_one_journal_survive_a_sigkill_of_the_import(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_import_and_replay_on_one_journal_survive_a_sigkill_of_the_replay() {
     three_processes_survive_a_sigkill(Victim::Replay).await;
+}
+
+/// A do-not-call Genesys keeps refusing (the dialer holds the contact: 409 on every
+/// write) is an alert on every public surface while it retries: `dialsync status` prints
+/// ALERT, `dialsync import` exits 2 and names it in its report, and serve's `/metrics`
+/// has `dialsync_compliance_alerts 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_do_not_call_is_an_alert_in_status_the_import_exit_code_and_metrics() {
+    let sys_id = format!("{:08x}{:024x}", 9, 0);
+    let ext = format!("sn_{sys_id}");
+    let number = "+16502539999";
+    let mut fx = fixtures();
+    let files = fx
+        .contact_lists
+        .iter_mut()
+        .find(|l| l.id.as_deref() == Some("list-files"))
+        .unwrap();
+    files.contacts.push(FixtureContact {
+        id: Some(contact_id("list-files", &ext)),
+        data: BTreeMap::from([
+            ("externalId".to_string(), ext.clone()),
+            ("businessPhone".to_string(), number.to_string()),
+        ]),
+        callable: Some(true),
+    });
+    fx.campaigns.push(FixtureCampaign {
+        id: Some("camp-files".into()),
+        name: "Files".into(),
+        contact_list_id: "list-files".into(),
+        campaign_status: Some("on".into()),
+        dnc_list_ids: vec![],
+        outbound_line_count: Some(5),
+        dialing_mode: None,
+    });
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: 60_000,
+        dialer_lock_rate: 1.0,
+        fixtures: Some(fx),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+
+    // The CRM marks the record do-not-call; every write of the contact answers 409. After
+    // the engine's retry budget (8 attempts, the default) it is an alert, still queued.
+    let engine = engine_on(
+        &journal,
+        &emu,
+        ("files", "list-files"),
+        1,
+        RetryRules {
+            max_attempts: EngineOptions::default().retry.max_attempts,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(40),
+            per_call: 10,
+            concurrent_batches: 1,
+        },
+    );
+    let dnc = Change {
+        external_id: ext.clone(),
+        source_id: sys_id,
+        source_updated_at: Utc.with_ymd_and_hms(2024, 3, 3, 10, 0, 0).unwrap(),
+        operation: Operation::DoNotCall,
+        partial: false,
+        columns: BTreeMap::new(),
+        phones: vec![Phone {
+            column: "businessPhone".into(),
+            number: number.into(),
+        }],
+        callable: Some(false),
+    };
+    let seq = engine.accept("files", vec![dnc]).await.unwrap()[0].seq;
+    tokio::time::timeout(Duration::from_secs(30), engine.run_until_idle())
+        .await
+        .expect("bounded")
+        .unwrap();
+    let alerts = engine.compliance_alerts().await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(emu.stats().count("POST", CONTACTS_ROUTE, 409) >= 8);
+    drop(engine);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(dir.path(), &emu, port);
+
+    let out = dialsync(dir.path())
+        .args(["status", &ext, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "ALERT        do-not-call change {seq} not yet applied"
+        )),
+        "{stdout}"
+    );
+
+    // An import of another record goes through, and exits 2 for the open alert.
+    let input = dir.path().join("one.jsonl");
+    std::fs::write(&input, format!("{}\n", record(2, 1, 2))).unwrap();
+    let report = dir.path().join("report.json");
+    let import = spawn(
+        dir.path(),
+        "import",
+        &[
+            "import",
+            "--source",
+            "files",
+            input.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &config,
+    );
+    let (code, stderr) = finish(import, "import").await;
+    assert_eq!(code, Some(2), "import: {stderr}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["outcomes"]["applied"], 1, "{report}");
+    let alerts = report["compliance_alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{report}");
+    assert_eq!(alerts[0]["seq"], seq);
+    assert_eq!(alerts[0]["external_id"], ext.as_str());
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = start_serve(dir.path(), "serve", &config, &http, &base).await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "dialsync_compliance_alerts 1"),
+        "{metrics}"
+    );
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    // The number itself reached the DNC list on the first try; only the contact's
+    // callable flag is refused.
+    let dump = emu.state();
+    let dnc_list = dump
+        .dnc_lists
+        .iter()
+        .find(|d| d.list.id == "sn-dnc")
+        .unwrap();
+    assert!(
+        dnc_list
+            .phone_numbers
+            .iter()
+            .any(|n| n.to_string() == number)
+    );
+    emu.shutdown().await;
 }
