@@ -874,11 +874,6 @@ async fn a_refused_do_not_call_is_an_alert_in_status_the_import_exit_code_and_me
         .iter()
         .find(|d| d.list.id == "sn-dnc")
         .unwrap();
-    assert!(
-        dnc_list
-            .phone_numbers
-            .iter()
-            .any(|n| n.to_string() == number)
-    );
+    assert!(dnc_list.phone_numbers.iter().any(|n| *n == number));
     emu.shutdown().await;
 }

@@ -452,6 +452,14 @@ impl ContactSink for LockJournalOnce {
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         self.inner.delete(list_id, ids)
     }
+    fn delete_by_column<'a>(
+        &'a self,
+        list_id: &'a str,
+        column: &'a str,
+        values: &'a [String],
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.inner.delete_by_column(list_id, column, values)
+    }
     fn dnc_add<'a>(
         &'a self,
         list_id: &'a str,
