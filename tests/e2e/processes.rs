@@ -12,7 +12,8 @@
 //! input.
 //!
 //! Also here, through the same commands: a do-not-call Genesys keeps refusing is an alert
-//! in `status`, in `import`'s exit code and report, and in serve's `/metrics`.
+//! in `status`, in `import`'s exit code and report, and in serve's `/metrics`; and a phone
+//! cleared in the CRM is cleared in Genesys (webhooks through the real plugin).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -875,5 +876,85 @@ async fn a_refused_do_not_call_is_an_alert_in_status_the_import_exit_code_and_me
         .find(|d| d.list.id == "sn-dnc")
         .unwrap();
     assert!(dnc_list.phone_numbers.iter().any(|n| *n == number));
+    emu.shutdown().await;
+}
+
+/// Issue 10, case 4, end to end: a ServiceNow record synced with a phone, then every phone
+/// cleared in the CRM, sent as webhooks through `serve` and the real plugin: the contact's
+/// phone columns are written empty and it is no longer callable. Faults on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_cleared_in_the_crm_is_cleared_in_genesys() {
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: 60_000,
+        error_rate: 0.1,
+        seed: 4,
+        fixtures: Some(fixtures()),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(dir.path(), &emu, port);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = start_serve(dir.path(), "serve", &config, &http, &base).await;
+    let ext = format!("sn_{:08x}{:024x}", 4, 1);
+    let contact = contact_id("list-hooks", &ext);
+    let phone_of = |emu: &RunningEmulator| {
+        let dump = emu.state();
+        let list = dump
+            .contact_lists
+            .iter()
+            .find(|l| l.list.id == "list-hooks")
+            .unwrap();
+        list.contacts.iter().find(|c| c.id == contact).map(|c| {
+            let phone = c.data.get("businessPhone").and_then(Value::as_str);
+            (phone.unwrap_or("").to_string(), c.callable)
+        })
+    };
+    let send = |r: Value| {
+        let (http, url) = (http.clone(), format!("{base}/v1/sources/hooks/events"));
+        async move {
+            let resp = http
+                .post(url)
+                .header("authorization", format!("Bearer {HOOKS_TOKEN}"))
+                .json(&r)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status().as_u16(),
+                202,
+                "{}",
+                resp.text().await.unwrap()
+            );
+        }
+    };
+
+    send(record(4, 1, 1)).await;
+    until(
+        || phone_of(&emu).is_some_and(|(p, _)| !p.is_empty()),
+        "synced",
+    )
+    .await;
+    assert_eq!(phone_of(&emu), Some(("+16502530001".to_string(), true)));
+
+    // The CRM clears the phone: a newer version of the record with none.
+    let mut cleared = record(4, 1, 2);
+    cleared["phone"] = json!("");
+    send(cleared).await;
+    until(
+        || phone_of(&emu).is_some_and(|(p, _)| p.is_empty()),
+        "cleared",
+    )
+    .await;
+    assert_eq!(phone_of(&emu), Some((String::new(), false)));
+
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
     emu.shutdown().await;
 }
