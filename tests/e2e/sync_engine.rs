@@ -370,6 +370,82 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle(backend: B
     }
 }
 
+/// A big hard delete goes through bulk remove jobs (one per 1000 externalIds, selected by
+/// the externalId column), a small one through `DELETE …/contacts?contactIds=`; contacts
+/// not deleted are left alone. Faults on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_hard_delete_is_one_bulk_remove_job_a_small_one_one_call() {
+    const BULK_REMOVE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk/remove";
+    let emu = emulator(EmulatorConfig {
+        error_rate: 0.05,
+        seed: 5,
+        rate_limit_per_minute: 60_000,
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, &client, DeleteMode::HardWhenIdle, options(300, 5));
+    let ids: Vec<String> = (0..310).map(|i| format!("B{i:03}")).collect();
+    engine
+        .accept(
+            "crm",
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| upsert(id, 1, "b", &format!("+1415555{i:04}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(contacts(&emu.state(), LIST).len(), 310);
+
+    // 300 removes in one round: one bulk remove job, no per-id deletes.
+    engine
+        .accept(
+            "crm",
+            ids[..300]
+                .iter()
+                .map(|id| op(id, 2, Operation::Remove))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let stats = emu.stats();
+    assert_eq!(stats.count("POST", BULK_REMOVE, 200), 1, "{stats:?}");
+    assert_eq!(stats.count("DELETE", CONTACTS_ROUTE, 200), 0, "{stats:?}");
+    let left: Vec<String> = contacts(&emu.state(), LIST).into_keys().collect();
+    let mut kept: Vec<String> = ids[300..].iter().map(|id| contact_id(LIST, id)).collect();
+    let mut left = left;
+    left.sort();
+    kept.sort();
+    assert_eq!(left, kept);
+
+    // 5 removes: one `DELETE …/contacts?contactIds=` call.
+    engine
+        .accept(
+            "crm",
+            ids[300..305]
+                .iter()
+                .map(|id| op(id, 2, Operation::Remove))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let stats = emu.stats();
+    assert_eq!(stats.count("POST", BULK_REMOVE, 200), 1);
+    assert_eq!(stats.count("DELETE", CONTACTS_ROUTE, 200), 1, "{stats:?}");
+    assert_eq!(contacts(&emu.state(), LIST).len(), 5);
+    let c = counts(&engine).await;
+    assert_eq!(c[&Outcome::Applied], 310 + 305);
+    assert_eq!(c.get(&Outcome::DeadLettered), None);
+    emu.shutdown().await;
+}
+
+
 async fn persistent_conflicts_dead_letter_and_replay_applies(backend: Backend) {
     // One callable contact and a running campaign: the dialer always holds it.
     let id = contact_id(LIST, "LOCKED");

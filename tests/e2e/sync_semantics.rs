@@ -1,5 +1,6 @@
 //! Delivery semantics of the engine, each rule against the real emulator over loopback
-//! with a real SQLite journal: the cases issue 10 reported (late deliveries, an unchanged
+//! (with faults on: 503s, writes applied then answered 500, a dialer holding contacts, a
+//! locked journal) with a real SQLite journal: the cases issue 10 reported (late deliveries, an unchanged
 //! newer version, cleared phones, a second process on the journal) and the ones read in the
 //! code (a do-not-call joining a parked key, a do-not-call coalesced with a hard delete,
 //! claims left behind by a failed finish). The README's table of delivery rules points here.
@@ -27,13 +28,37 @@ fn client(emu: &RunningEmulator) -> GenesysClient {
     );
     settings.requests_per_minute = 6_000;
     settings.retry = RetryPolicy {
-        max_attempts: 2,
+        max_attempts: 3,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(20),
         max_elapsed: Duration::from_secs(5),
     };
     settings.request_timeout = Duration::from_secs(5);
     GenesysClient::new(settings).unwrap()
+}
+
+/// The emulator with faults on: a quarter of the calls answer 503, and about one write in
+/// seven is applied and then answers 500 (the retry re-sends it). No rule may change.
+fn faulty() -> EmulatorConfig {
+    EmulatorConfig {
+        error_rate: 0.25,
+        applied_then_error_rate: 0.15,
+        // A seed under which each of these short tests meets at least one fault (checked
+        // by `assert_faults_were_met`); their requests are sequential, so it is stable.
+        seed: 3,
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    }
+}
+
+/// The faults of [`faulty`] were met (so the test's rules held through them).
+fn assert_faults_were_met(emu: &RunningEmulator) {
+    let stats = emu.stats();
+    let faults: u64 = [500, 503]
+        .iter()
+        .filter_map(|s| stats.by_status.get(s))
+        .sum();
+    assert!(faults > 0, "no fault was injected: {stats:?}");
 }
 
 fn options(max_attempts: u32) -> EngineOptions {
@@ -98,11 +123,7 @@ async fn idle(engine: &Engine) {
 
 /// Issue 10, case 2: a delete, then an older create delivered late, stays deleted.
 async fn a_late_older_create_never_resurrects_a_tombstone(backend: Backend) {
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
+    let emu = emulator(faulty()).await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
@@ -141,16 +162,13 @@ async fn a_late_older_create_never_resurrects_a_tombstone(backend: Backend) {
     let got = contacts(&emu.state(), LIST);
     assert_eq!(got[&contact_id(LIST, "R")].0["name"], "back");
     assert!(got[&contact_id(LIST, "R")].1);
+    assert_faults_were_met(&emu);
     emu.shutdown().await;
 }
 
 /// Issue 10, case 3: a newer version that ends `unchanged` still moves the mark.
 async fn an_unchanged_newer_version_still_wins_over_an_older_one(backend: Backend) {
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
+    let emu = emulator(faulty()).await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
@@ -187,17 +205,14 @@ async fn an_unchanged_newer_version_still_wins_over_an_older_one(backend: Backen
         contacts(&emu.state(), LIST)[&contact_id(LIST, "A")].0["name"],
         "same"
     );
+    assert_faults_were_met(&emu);
     emu.shutdown().await;
 }
 
 /// Issue 10, case 4 (engine side): a full change without phones clears the phone columns
 /// and makes the contact uncallable; a number coming back makes it callable again.
 async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled(backend: Backend) {
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
+    let emu = emulator(faulty()).await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(5)).await;
@@ -221,6 +236,7 @@ async fn cleared_phones_clear_the_columns_and_the_contact_is_not_dialled(backend
     let (data, callable) = contacts(&emu.state(), LIST)[&contact_id(LIST, "P")].clone();
     assert_eq!(data["phone"], "+14155550104");
     assert!(callable);
+    assert_faults_were_met(&emu);
     emu.shutdown().await;
 }
 
@@ -342,11 +358,7 @@ async fn do_not_call_has_its_own_lane_and_is_never_dead_lettered(backend: Backen
 /// Issue 10, read in the code: a do-not-call coalesced with a hard delete used to never
 /// reach the DNC list.
 async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list(backend: Backend) {
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
+    let emu = emulator(faulty()).await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_on(backend, &dir, &client, DeleteMode::HardWhenIdle, options(5)).await;
@@ -381,6 +393,7 @@ async fn do_not_call_coalesced_with_a_hard_delete_reaches_the_dnc_list(backend: 
         .unwrap();
     idle(&engine).await;
     assert!(!contacts(&emu.state(), LIST)[&contact_id(LIST, "D")].1);
+    assert_faults_were_met(&emu);
     emu.shutdown().await;
 }
 
@@ -433,6 +446,14 @@ impl ContactSink for LockJournalOnce {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         self.inner.delete(list_id, ids)
+    }
+    fn delete_by_column<'a>(
+        &'a self,
+        list_id: &'a str,
+        column: &'a str,
+        values: &'a [String],
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.inner.delete_by_column(list_id, column, values)
     }
     fn dnc_add<'a>(
         &'a self,
@@ -499,11 +520,7 @@ async fn claims_of_a_round_whose_finish_failed_are_taken_over() {
 /// has no binding for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_leaves_the_first_ones_work_alone() {
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
+    let emu = emulator(faulty()).await;
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
@@ -570,6 +587,7 @@ async fn a_second_process_leaves_the_first_ones_work_alone() {
         .collect();
     assert_eq!(counts.get(&Outcome::DeadLettered), None);
     assert_eq!(counts[&Outcome::Applied], 7);
+    assert_faults_were_met(&emu);
     emu.shutdown().await;
 }
 

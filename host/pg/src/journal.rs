@@ -229,11 +229,11 @@ async fn refresh_keys(
 }
 
 impl PgJournal {
-    /// A handle with a new random owner id (one per worker process) and a claim lease.
+    /// A handle with a new owner id (host, process id and a random suffix; one per worker) and a claim lease.
     pub fn new(pool: Pool, lease: Duration) -> PgJournal {
         PgJournal {
             pool,
-            owner: uuid::Uuid::new_v4().to_string(),
+            owner: dialsync_sync::lease_owner_id(),
             lease_ms: lease.as_millis() as i64,
             signal: None,
         }

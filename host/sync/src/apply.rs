@@ -1,6 +1,7 @@
 //! One round of work for one contact list: coalesce each claimed key, validate, then write
-//! with as few calls as possible — DNC numbers first, then deletes, then upserts in batches
-//! of up to the per-call maximum. A batch the API rejects (400) or refuses with 409 is
+//! with as few calls as possible — DNC numbers first, then deletes (100 ids per call, or
+//! bulk remove jobs by externalId for more than 200), then upserts in batches of up to the
+//! per-call maximum. A batch the API rejects (400) or refuses with 409 is
 //! bisected to find the records at fault; the rest go through. Every key ends the round
 //! with a [`KeyResult`]: finished with outcomes, parked for a later retry, or dead-lettered.
 //!
@@ -23,8 +24,8 @@ use futures::future::BoxFuture;
 use rand::Rng;
 
 use super::change::{
-    Compliance, FieldError, NeedsBase, Operation, Outcome, Row, Target, complete_phones, fold,
-    is_do_not_call,
+    Compliance, EXTERNAL_ID_COLUMN, FieldError, NeedsBase, Operation, Outcome, Row, Target,
+    complete_phones, fold, is_do_not_call,
 };
 use super::identity::{contact_id, content_hash};
 use super::journal::{ClaimedKey, KeyResult, NewState, Seen, StoredChange};
@@ -68,6 +69,9 @@ pub struct RetryRules {
 
 /// Ids per bulk get / bulk delete call.
 const IDS_PER_CALL: usize = 100;
+/// Hard deletes in one round above which bulk remove jobs are used: a job costs a POST and
+/// at least one poll, so it saves requests once `?contactIds=` would need three calls.
+const BULK_REMOVE_ABOVE: usize = 2 * IDS_PER_CALL;
 /// Numbers per DNC patch call.
 const NUMBERS_PER_CALL: usize = 1000;
 
@@ -258,12 +262,34 @@ impl ListRound<'_> {
         let (deletes, upserts): (Vec<_>, Vec<_>) = writes
             .into_iter()
             .partition(|(_, write)| matches!(write, Write::Delete));
-        for chunk in chunks(deletes, IDS_PER_CALL) {
-            let ids: Vec<String> = chunk
-                .iter()
-                .map(|(w, _)| w.contact_id(self.list_id))
-                .collect();
-            match self.sink.delete(self.list_id, &ids).await {
+        // Hard deletes: `DELETE …/contacts?contactIds=` per 100 contacts; a bigger delete
+        // goes through bulk remove jobs (a POST and its polls per 1000 externalIds), which
+        // take fewer requests.
+        let by_job = deletes.len() > BULK_REMOVE_ABOVE;
+        for chunk in chunks(
+            deletes,
+            if by_job {
+                dialsync_genesys::BULK_IN_SET
+            } else {
+                IDS_PER_CALL
+            },
+        ) {
+            let deleted = if by_job {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|(w, _)| w.key.external_id.clone())
+                    .collect();
+                self.sink
+                    .delete_by_column(self.list_id, EXTERNAL_ID_COLUMN, &values)
+                    .await
+            } else {
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .map(|(w, _)| w.contact_id(self.list_id))
+                    .collect();
+                self.sink.delete(self.list_id, &ids).await
+            };
+            match deleted {
                 Ok(()) => {
                     for (w, _) in chunk {
                         self.applied(&mut results, w, None);

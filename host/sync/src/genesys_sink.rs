@@ -2,9 +2,11 @@
 //!
 //! The client already retries 429s, 5xx and 401s within its budget; whatever error is left
 //! is classified here for the engine: 409 → park (conflict), other 4xx → reject, the rest →
-//! retry later (transient).
+//! retry later (transient). A bulk remove job that Genesys reports failed, or that does
+//! not finish in time, is transient too.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use dialsync_genesys::model::PhoneNumberStatus;
 use dialsync_genesys::{
@@ -14,6 +16,10 @@ use futures::future::BoxFuture;
 
 use super::change::Row;
 use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
+
+/// How long a bulk remove job may run before the round gives up on it (the keys are
+/// retried later; removing again is harmless).
+const BULK_JOB_LIMIT: Duration = Duration::from_secs(120);
 
 /// The engine's port onto one org's Genesys client.
 #[derive(Clone)]
@@ -152,6 +158,30 @@ impl ContactSink for GenesysSink {
                 .delete_contacts(list_id, ids)
                 .await
                 .map_err(classify)
+        })
+    }
+
+    fn delete_by_column<'a>(
+        &'a self,
+        list_id: &'a str,
+        column: &'a str,
+        values: &'a [String],
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            match self
+                .client
+                .bulk_remove_by_column(list_id, column, values, BULK_JOB_LIMIT)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // A job that failed on Genesys's side says nothing against the request
+                // (that would have been a 400 on submit): try again later, as for a 5xx.
+                Err(e @ GenesysError::Job { .. }) => Err(SinkError {
+                    kind: SinkErrorKind::Transient,
+                    message: e.to_string(),
+                }),
+                Err(e) => Err(classify(e)),
+            }
         })
     }
 

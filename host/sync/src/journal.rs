@@ -6,7 +6,7 @@
 //! one transaction together with the key's per-contact state.
 //!
 //! Several processes may share one journal file. A claim is a lease: it names its owner
-//! (a random id per [`Journal`]) and expires; an owner renews its leases while it works,
+//! (host, process id and a random suffix per [`Journal`]; see [`super::owner`]) and expires; an owner renews its leases while it works,
 //! a failed round releases them, and a claim whose lease expired (its owner crashed) is
 //! taken over by the next process that claims. Finishing is fenced by owner, so a process
 //! that lost its lease never overwrites the new owner's work. Opening the journal never
@@ -432,7 +432,7 @@ impl Journal {
         migrate(&mut conn)?;
         Ok(Journal {
             conn,
-            owner: uuid::Uuid::new_v4().to_string(),
+            owner: super::owner::lease_owner_id(),
             lease_ms: options.lease.as_millis() as i64,
         })
     }

@@ -31,6 +31,7 @@ mod identity;
 mod ingest;
 mod journal;
 mod kinds;
+mod owner;
 pub mod records;
 mod sink;
 mod store;
@@ -52,6 +53,7 @@ pub use journal::{
     Seen, StoredChange,
 };
 pub use kinds::{ChangeState, Lane, parse_operation};
+pub use owner::{lease_owner_id, owner_pid};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
 pub use store::{JournalStore, SqliteStore};
 pub use validate::{MAX_CELL_CHARS, validate};

@@ -73,6 +73,15 @@ pub trait ContactSink: Send + Sync {
         list_id: &'a str,
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// Deletes the contacts whose `column` holds one of `values` in one asynchronous bulk
+    /// job, waited for until it completes (fewer requests than [`ContactSink::delete`] for
+    /// a big delete).
+    fn delete_by_column<'a>(
+        &'a self,
+        list_id: &'a str,
+        column: &'a str,
+        values: &'a [String],
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
     /// Adds numbers to a DNC list.
     fn dnc_add<'a>(
         &'a self,

@@ -215,13 +215,16 @@ impl GenesysClient {
         values: &[String],
         limit: Duration,
     ) -> Result<BulkOutcome, GenesysError> {
-        let bodies = values
+        // Built up front: a lazy iterator's closure held across the awaits would keep the
+        // future from being `Send` (the engine runs it on a multi-threaded runtime).
+        let bodies: Vec<ContactBulkSearchParameters> = values
             .chunks(BULK_IN_SET)
             .map(|chunk| ContactBulkSearchParameters {
                 criteria: Some(ContactBulkSearchCriteria::column_in(column, chunk)),
                 generate_download_uri: Some(false),
                 ..ContactBulkSearchParameters::default()
-            });
+            })
+            .collect();
         self.run_jobs(list_id, BulkJob::Remove, bodies, limit).await
     }
 
