@@ -3,17 +3,21 @@
 //! The `phonenumber` crate keeps its patterns as `CachedRegex`: every match
 //! locks one process-wide mutex, hashes the pattern's full source text with
 //! SipHash (twice) to find it in a 100-entry LRU cache, and reorders the LRU
-//! list. A NANP fixed-line pattern is over a kilobyte long, and validating one
+//! list. The US fixed-line pattern alone is over 600 characters, and validating one
 //! `+1` number matches about a dozen patterns, twice (once to pick the region,
 //! once to type the number). That was the largest host-side cost of mapping a
-//! record (`perf`, bench `mapping`).
+//! record in a `perf` profile of the `mapping` bench.
 //!
 //! This module holds, per country calling code, the same patterns compiled
 //! once into plain [`regex::Regex`] values (same source, same builder options:
 //! `ignore_whitespace`) in a table indexed by the code itself — no hashing, no
-//! lock after the first use of a code. [`is_valid`] is a line-by-line port of
+//! lock after the first use of a code. Tables are never evicted: memory grows
+//! with the country codes a process actually sees (a region's descriptors are
+//! compiled on its first use), unlike the crate's cache of at most 100
+//! patterns, which it recompiled when a mix of countries overflowed it.
+//! [`is_valid`] is a line-by-line port of
 //! `phonenumber::validator::{is_valid_with, source_for, number_type}` (0.3.10)
-//! over that table; the differential test in `tests/differential.rs` checks it
+//! over that table; the differential test in `src/differential.rs` checks it
 //! against the crate on every phone the repository's fixtures and tests use
 //! and on generated numbers for the regions the plugins see.
 
