@@ -241,7 +241,7 @@ fn digits(rng: &mut SmallRng, n: usize) -> String {
 
 #[test]
 fn generated_numbers_for_the_plugins_regions_normalise_as_with_the_crate() {
-    let mut rng = SmallRng::seed_from_u64(0x5eed_0f_d1a1);
+    let mut rng = SmallRng::seed_from_u64(0x5eed_d1a1);
     let mut tally = Tally::default();
     for _ in 0..500 {
         // NANP in the shapes CRMs hold them, any area code and exchange.
