@@ -254,11 +254,12 @@ fn build_language_plugin(lang: &str, out: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The target directory this benchmark was built in: the nearest ancestor of
-/// the executable that cargo marked with `CACHEDIR.TAG`.
+/// the executable that cargo marked with `CACHEDIR.TAG` (or, in a target
+/// directory copied without it, named `target`).
 fn target_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     exe.ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .find(|dir| dir.join("CACHEDIR.TAG").exists() || dir.file_name() == Some("target".as_ref()))
         .map(Path::to_path_buf)
 }
 
