@@ -19,6 +19,21 @@ fn dialsync(home: &Path, args: &[&str]) -> Output {
         .expect("dialsync runs")
 }
 
+/// A fresh `DIALSYNC_HOME` (registry) whose compiled-code cache,
+/// `<home>/cache/wasmtime`, is one directory shared by every test process of
+/// this binary and kept across runs: each `dialsync` process would otherwise
+/// compile the plugins it loads with Cranelift again. The cache is keyed by the
+/// component bytes and the engine settings, and wasmtime writes its entries
+/// atomically, so concurrent processes share it safely.
+fn home() -> tempfile::TempDir {
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cli-code-cache");
+    std::fs::create_dir_all(&shared).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("cache")).unwrap();
+    std::os::unix::fs::symlink(&shared, home.path().join("cache/wasmtime")).unwrap();
+    home
+}
+
 fn stdout_lines(out: &Output) -> Vec<Value> {
     String::from_utf8(out.stdout.clone())
         .unwrap()
@@ -33,7 +48,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn test_prints_one_line_per_outcome_matching_the_fixtures() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     for plugin in ["servicenow", "salesforce"] {
         let fixtures = workspace().join("plugins").join(plugin).join("fixtures");
         let records = fixtures.join("records.json");
@@ -115,7 +130,7 @@ fn test_prints_one_line_per_outcome_matching_the_fixtures() {
 
 #[test]
 fn test_reads_envelopes_and_json_lines_and_config() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     // A number without a country prefix and a record with no country: only the
     // configured default region can normalise it.
@@ -180,7 +195,7 @@ fn test_reads_envelopes_and_json_lines_and_config() {
 
 #[test]
 fn test_refuses_unreadable_files_naming_file_and_line() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"sys_id\": \"x\"}\n{\"sys_id\": \n").unwrap();
@@ -216,7 +231,7 @@ fn test_refuses_unreadable_files_naming_file_and_line() {
 
 #[test]
 fn install_list_info_remove() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hostile.wasm");
     std::fs::write(&wasm, dialsync_bundled_plugins::testing::HOSTILE).unwrap();
@@ -278,7 +293,7 @@ fn install_list_info_remove() {
 
 #[test]
 fn install_refuses_a_bad_plugin_with_the_reason() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
@@ -340,7 +355,7 @@ fn peak_rss(pid: u32) -> Option<u64> {
 #[test]
 fn test_streams_200k_records_in_bounded_memory() {
     const RECORDS: usize = 200_000;
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.jsonl");
     {
@@ -404,7 +419,7 @@ fn test_streams_200k_records_in_bounded_memory() {
 
 #[test]
 fn test_expect_diffs_and_update_rewrites() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let records = workspace().join("plugins/custom-crm/fixtures/records.json");
     let records = records.to_str().unwrap();
@@ -482,7 +497,7 @@ fn test_expect_diffs_and_update_rewrites() {
 
 #[test]
 fn test_profile_names_the_most_expensive_records() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");
     // One record with a huge name costs far more fuel than the others.

@@ -9,12 +9,19 @@
 //! native tests and its wasm build see identical results.
 //!
 //! `phonenumber::parse` accepts numbers that cannot exist (`555-0143` parses);
-//! only [`phonenumber::is_valid`] tells them apart, so every result is gated on it.
+//! only `phonenumber::is_valid` tells them apart, so every result is gated on
+//! it — through [`validity`], the same check over patterns compiled once
+//! (the crate's own regex cache was most of the cost of a mapped record).
+//! E.164 is written directly (see [`e164`]).
+
+#[cfg(test)]
+mod differential;
+mod validity;
 
 use std::fmt;
 use std::str::FromStr;
 
-use phonenumber::{Mode, country};
+use phonenumber::{PhoneNumber, country};
 
 /// Why a phone number could not be normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +77,24 @@ fn error(code: PhoneErrorCode, message: String) -> PhoneError {
 /// Without a region such numbers fail with [`PhoneErrorCode::NoRegion`] rather than
 /// being guessed.
 pub fn normalize(raw: &str, default_region: Option<&str>) -> Result<String, PhoneError> {
+    normalize_with(raw, default_region, validity::is_valid, e164)
+}
+
+/// E.164 of a valid number: what `phonenumber`'s formatter writes in
+/// `Mode::E164` (`+`, country code, national number with its leading zeros),
+/// without the national-format look-up it does first and E.164 never uses.
+fn e164(number: &PhoneNumber) -> String {
+    format!("+{}{}", number.country().code(), number.national())
+}
+
+/// [`normalize`] with the validity check and the E.164 formatting given, so
+/// the differential test can run the same steps with the crate's own.
+fn normalize_with(
+    raw: &str,
+    default_region: Option<&str>,
+    is_valid: fn(&PhoneNumber) -> bool,
+    e164: fn(&PhoneNumber) -> String,
+) -> Result<String, PhoneError> {
     let number = strip_decorations(raw);
     if number.is_empty() {
         return Err(error(
@@ -98,7 +123,7 @@ pub fn normalize(raw: &str, default_region: Option<&str>) -> Result<String, Phon
             format!("phone number {raw:?} could not be parsed: {e}"),
         )
     })?;
-    if !phonenumber::is_valid(&parsed) {
+    if !is_valid(&parsed) {
         let region_note = default_region
             .map(|r| format!(" (default region {r})"))
             .unwrap_or_default();
@@ -107,7 +132,7 @@ pub fn normalize(raw: &str, default_region: Option<&str>) -> Result<String, Phon
             format!("phone number {raw:?} is not a valid number{region_note}"),
         ));
     }
-    Ok(parsed.format().mode(Mode::E164).to_string())
+    Ok(e164(&parsed))
 }
 
 /// Parse an ISO 3166-1 alpha-2 region code, case-insensitively.

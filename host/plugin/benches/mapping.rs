@@ -2,8 +2,7 @@
 //! path: input schema validation, a fresh store per call, the guest, output
 //! validation) versus the same mapping code compiled natively and driven by
 //! the SDK's `NativeHost`, plus what each component costs to compile, load
-//! and instantiate and how much memory it uses. Prints tables; the ratio is
-//! what to watch, since both sides are measured in the same run.
+//! and instantiate and how much memory it uses.
 //!
 //! BEFORE and AFTER come from this one run: the Rust plugins are measured as
 //! bundled (guest profile `plugin`, opt-level 3) and as they were built before
@@ -15,13 +14,23 @@
 //! plugins/toolchains/install.sh puts in `.toolchains/`; without them their
 //! rows say so.
 //!
-//! "Where the time goes" compares, per record, the runtime with fuel metering
-//! (the default: a looping guest fails with `out-of-fuel` and only its own
-//! records) against epoch-only deadlines, and batch against one-record calls
-//! (the per-call instantiation).
+//! The wasm/native ratio is measured by interleaving: native batch, wasm
+//! batch (fuel metering, the default), wasm batch (epoch deadlines only),
+//! native, ... for many short rounds in one process, and the median of the
+//! per-round ratios is printed, so a machine whose load changes during the
+//! run moves both sides of each ratio alike. When `perf` is installed the
+//! bench also counts user-space instructions per record for each side (a
+//! count that does not depend on the machine's load): it runs itself under
+//! `perf stat -e instructions:u` twice per side with different record counts
+//! and divides the difference, so start-up and compilation cancel out.
 //!
-//! Run: `cargo bench -p dialsync-plugin-host --bench mapping`. Each
-//! measurement is bounded to 40 iterations or 3 seconds.
+//! Run: `cargo bench -p dialsync-plugin-host --bench mapping`. Environment:
+//! `DIALSYNC_BENCH_BATCH` records per guest call (default 500),
+//! `DIALSYNC_BENCH_ROUNDS` interleaved rounds per plugin (default 31),
+//! `DIALSYNC_BENCH_SECS` bound on each throughput cell (default 3),
+//! `DIALSYNC_BENCH_COUNT_BATCHES` batches per instruction-count run (default 20;
+//! `0` skips the counts), `DIALSYNC_BENCH_LANGS` which of the Python and JS
+//! plugins to build and measure (default `python,js`; empty for none).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,9 +41,38 @@ use dialsync_plugin_sdk::Mapper;
 use dialsync_plugin_sdk::NativeHost;
 use serde_json::{Value, json};
 
-const BATCH: usize = 500;
+/// Bound on the iterations of one throughput cell.
 const MAX_ITERATIONS: u32 = 40;
-const MAX_TIME: Duration = Duration::from_secs(3);
+/// Set in the child processes the instruction counts run.
+const COUNT_CHILD: &str = "DIALSYNC_BENCH_COUNT_CHILD";
+
+/// What the environment asks for (see the module docs).
+#[derive(Clone, Copy)]
+struct Settings {
+    batch: usize,
+    rounds: usize,
+    max_time: Duration,
+    count_batches: usize,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        fn var(name: &str, default: usize) -> usize {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+                Err(_) => default,
+            }
+        }
+        Settings {
+            batch: var("DIALSYNC_BENCH_BATCH", 500).max(1),
+            rounds: var("DIALSYNC_BENCH_ROUNDS", 31).max(1),
+            max_time: Duration::from_secs(var("DIALSYNC_BENCH_SECS", 3) as u64),
+            count_batches: var("DIALSYNC_BENCH_COUNT_BATCHES", 20),
+        }
+    }
+}
 
 fn us_phone(n: usize) -> String {
     format!("(415) 555-{:04}", 100 + n % 9000)
@@ -86,11 +124,11 @@ fn custom_crm_record(n: usize) -> Value {
 }
 
 /// Runs `f` until the iteration or time bound; returns records per second.
-fn measure(records_per_iteration: usize, mut f: impl FnMut()) -> f64 {
+fn measure(records_per_iteration: usize, max_time: Duration, mut f: impl FnMut()) -> f64 {
     f(); // warm-up
     let started = Instant::now();
     let mut iterations = 0;
-    while iterations < MAX_ITERATIONS && started.elapsed() < MAX_TIME {
+    while iterations < MAX_ITERATIONS && started.elapsed() < max_time {
         f();
         iterations += 1;
     }
@@ -105,32 +143,46 @@ struct WasmRun {
     peak_memory: usize,
 }
 
+/// Maps `records` in calls of `batch`, checking every record maps.
+fn map_all(
+    rt: &tokio::runtime::Runtime,
+    plugin: &LoadedPlugin,
+    records: &[Value],
+    batch: usize,
+    mut each: impl FnMut(&dialsync_plugin_host::MapReport, usize),
+) {
+    for chunk in records.chunks(batch) {
+        let report = rt.block_on(plugin.map_with_report(chunk, None));
+        assert!(
+            report
+                .outcomes
+                .iter()
+                .all(|o| matches!(o, RecordOutcome::Change { .. })),
+            "every benchmark record maps: {:?}",
+            report
+                .outcomes
+                .iter()
+                .find(|o| !matches!(o, RecordOutcome::Change { .. }))
+        );
+        each(&report, chunk.len());
+    }
+}
+
 fn wasm_rate(
     rt: &tokio::runtime::Runtime,
     plugin: &LoadedPlugin,
     records: &[Value],
     batch: usize,
+    max_time: Duration,
 ) -> WasmRun {
     let (mut fuel, mut instantiate, mut calls, mut peak) = (0, Duration::ZERO, 0, 0);
-    let rate = measure(records.len(), || {
-        for chunk in records.chunks(batch) {
-            let report = rt.block_on(plugin.map_with_report(chunk, None));
-            assert!(
-                report
-                    .outcomes
-                    .iter()
-                    .all(|o| matches!(o, RecordOutcome::Change { .. })),
-                "every benchmark record maps: {:?}",
-                report
-                    .outcomes
-                    .iter()
-                    .find(|o| !matches!(o, RecordOutcome::Change { .. }))
-            );
-            fuel = report.stats.fuel_used / chunk.len() as u64;
+    let rate = measure(records.len(), max_time, || {
+        map_all(rt, plugin, records, batch, |report, n| {
+            fuel = report.stats.fuel_used / n as u64;
             instantiate += report.stats.instantiate;
             calls += report.stats.guest_calls;
             peak = peak.max(report.stats.peak_memory_bytes);
-        }
+        });
     });
     WasmRun {
         rate,
@@ -140,12 +192,13 @@ fn wasm_rate(
     }
 }
 
-fn native_rate<M: Mapper>(records: &[Value]) -> f64 {
+/// Maps `records` natively in calls of `batch`, as `NativeHost::map` does.
+fn native_map<M: Mapper>(records: &[Value], batch: usize) {
     let host = NativeHost::new(json!({}));
-    measure(records.len(), || {
-        let outcomes = host.map::<M>(records);
-        assert_eq!(outcomes.len(), records.len());
-    })
+    for chunk in records.chunks(batch) {
+        let outcomes = host.map::<M>(chunk);
+        assert_eq!(outcomes.len(), chunk.len());
+    }
 }
 
 fn workspace() -> PathBuf {
@@ -201,11 +254,12 @@ fn build_language_plugin(lang: &str, out: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The target directory this benchmark was built in: the nearest ancestor of
-/// the executable that cargo marked with `CACHEDIR.TAG`.
+/// the executable that cargo marked with `CACHEDIR.TAG` (or, in a target
+/// directory copied without it, named `target`).
 fn target_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     exe.ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").exists())
+        .find(|dir| dir.join("CACHEDIR.TAG").exists() || dir.file_name() == Some("target".as_ref()))
         .map(Path::to_path_buf)
 }
 
@@ -250,6 +304,9 @@ fn build_before_guests() -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
+/// Maps records natively in calls of a given size.
+type NativeMap = fn(&[Value], usize);
+
 /// One row: a component under test.
 struct Subject {
     name: &'static str,
@@ -258,29 +315,19 @@ struct Subject {
     build: &'static str,
     bytes: Vec<u8>,
     make: fn(usize) -> Value,
-    native: Option<fn(&[Value]) -> f64>,
+    native: Option<NativeMap>,
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    // Compile in-process: the benchmark measures mapping, and must not write
-    // to the user's compiled-code cache.
-    let runtime = Runtime::new(Limits {
-        compile_cache: CompileCache::Disabled,
-        ..Limits::default()
-    })
-    .expect("plugin runtime");
-    let mut subjects = vec![
+/// The bundled Rust plugins with their native twins.
+fn rust_subjects() -> Vec<Subject> {
+    vec![
         Subject {
             name: "servicenow",
             lang: "rust",
             build: "after",
             bytes: dialsync_bundled_plugins::SERVICENOW.to_vec(),
             make: servicenow_record,
-            native: Some(native_rate::<dialsync_plugin_servicenow::ServiceNow>),
+            native: Some(native_map::<dialsync_plugin_servicenow::ServiceNow>),
         },
         Subject {
             name: "salesforce",
@@ -288,7 +335,7 @@ fn main() {
             build: "after",
             bytes: dialsync_bundled_plugins::SALESFORCE.to_vec(),
             make: salesforce_record,
-            native: Some(native_rate::<dialsync_plugin_salesforce::Salesforce>),
+            native: Some(native_map::<dialsync_plugin_salesforce::Salesforce>),
         },
         Subject {
             name: "custom-crm",
@@ -296,9 +343,172 @@ fn main() {
             build: "after",
             bytes: dialsync_bundled_plugins::CUSTOM_CRM.to_vec(),
             make: custom_crm_record,
-            native: Some(native_rate::<dialsync_plugin_custom_crm::CustomCrm>),
+            native: Some(native_map::<dialsync_plugin_custom_crm::CustomCrm>),
         },
-    ];
+    ]
+}
+
+/// A runtime compiling in-process (the benchmark measures mapping, and must
+/// not write to the user's compiled-code cache), with fuel metering (the
+/// default) or with epoch deadlines only.
+fn bench_runtime(fuel: bool) -> Runtime {
+    let defaults = Limits::default();
+    Runtime::new(Limits {
+        compile_cache: CompileCache::Disabled,
+        fuel_per_record: if fuel { defaults.fuel_per_record } else { 0 },
+        ..defaults
+    })
+    .expect("plugin runtime")
+}
+
+/// The value at fraction `q` of the sorted values.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Medians of interleaved rounds for one plugin.
+struct Interleaved {
+    native_rate: f64,
+    fuel_rate: f64,
+    epoch_rate: f64,
+    /// Per-round wasm time / native time: median, 10th and 90th percentile.
+    fuel_ratio: [f64; 3],
+    epoch_ratio: [f64; 3],
+}
+
+/// Rounds of one native batch, one wasm batch with fuel metering and one
+/// with epoch deadlines only, in a rotating order.
+fn interleave(
+    rt: &tokio::runtime::Runtime,
+    native: NativeMap,
+    fuel: &LoadedPlugin,
+    epoch: &LoadedPlugin,
+    records: &[Value],
+    rounds: usize,
+) -> Interleaved {
+    let batch = records.len();
+    let run = |side: usize| {
+        let started = Instant::now();
+        match side {
+            0 => native(records, batch),
+            1 => map_all(rt, fuel, records, batch, |_, _| {}),
+            _ => map_all(rt, epoch, records, batch, |_, _| {}),
+        }
+        started.elapsed().as_secs_f64()
+    };
+    for side in 0..3 {
+        run(side); // warm-up
+    }
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for round in 0..rounds {
+        for k in 0..3 {
+            let side = (round + k) % 3;
+            times[side].push(run(side));
+        }
+    }
+    let ratios = |side: usize| -> [f64; 3] {
+        let r: Vec<f64> = times[side]
+            .iter()
+            .zip(&times[0])
+            .map(|(w, n)| w / n)
+            .collect();
+        [quantile(&r, 0.5), quantile(&r, 0.1), quantile(&r, 0.9)]
+    };
+    let rate = |side: usize| batch as f64 / quantile(&times[side], 0.5);
+    Interleaved {
+        native_rate: rate(0),
+        fuel_rate: rate(1),
+        epoch_rate: rate(2),
+        fuel_ratio: ratios(1),
+        epoch_ratio: ratios(2),
+    }
+}
+
+/// In a child process (`COUNT_CHILD=plugin:side:batches`): map one batch of
+/// the plugin's records `batches` times on one side (`native`, `fuel` or
+/// `epoch`) and exit; the parent counts the child's instructions.
+fn count_child(spec: &str, settings: Settings) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [name, side, batches] = parts[..] else {
+        panic!("{COUNT_CHILD}={spec:?}: expected plugin:side:batches");
+    };
+    let batches: usize = batches.parse().expect("batches");
+    let subject = rust_subjects()
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("a bundled Rust plugin");
+    let records: Vec<Value> = (0..settings.batch).map(subject.make).collect();
+    if side == "native" {
+        let native = subject.native.expect("native twin");
+        for _ in 0..batches {
+            native(&records, settings.batch);
+        }
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let plugin = rt
+        .block_on(bench_runtime(side == "fuel").load(&subject.bytes, json!({})))
+        .expect("plugin loads");
+    for _ in 0..batches {
+        map_all(&rt, &plugin, &records, settings.batch, |_, _| {});
+    }
+}
+
+/// User-space instructions of a child run, from `perf stat`.
+fn count_instructions(spec: &str, settings: Settings) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new("perf")
+        .args(["stat", "-x,", "-e", "instructions:u", "--"])
+        .arg(exe)
+        .env(COUNT_CHILD, spec)
+        .env("DIALSYNC_BENCH_BATCH", settings.batch.to_string())
+        .output()
+        .map_err(|e| format!("cannot run perf: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("perf stat failed: {}", stderr.trim()));
+    }
+    stderr
+        .lines()
+        .find(|l| l.contains("instructions"))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no instruction count in {:?}", stderr.trim()))
+}
+
+/// Instructions per record on one side: two runs of different lengths, so
+/// start-up, compilation and loading cancel out.
+fn instructions_per_record(name: &str, side: &str, settings: Settings) -> Result<f64, String> {
+    let long = settings.count_batches.max(2);
+    let short = (long / 4).max(1);
+    let a = count_instructions(&format!("{name}:{side}:{short}"), settings)?;
+    let b = count_instructions(&format!("{name}:{side}:{long}"), settings)?;
+    Ok((b - a) / ((long - short) * settings.batch) as f64)
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    if let Ok(spec) = std::env::var(COUNT_CHILD) {
+        count_child(&spec, settings);
+        return;
+    }
+    let Settings {
+        batch,
+        rounds,
+        max_time,
+        count_batches,
+    } = settings;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let runtime = bench_runtime(true);
+    let mut subjects = rust_subjects();
     match build_before_guests() {
         Ok(before) => {
             let rows: Vec<Subject> = subjects
@@ -315,7 +525,11 @@ fn main() {
         Err(why) => println!("Rust plugins BEFORE (opt-level \"s\"): not measured: {why}"),
     }
     let scratch = tempfile::tempdir().expect("scratch directory");
+    let langs = std::env::var("DIALSYNC_BENCH_LANGS").unwrap_or_else(|_| "python,js".into());
     for (name, lang) in [("custom-crm-py", "python"), ("custom-crm-js", "js")] {
+        if !langs.split(',').any(|l| l.trim() == lang) {
+            continue;
+        }
         match build_language_plugin(lang, &scratch.path().join(format!("{name}.wasm"))) {
             Ok(bytes) => subjects.push(Subject {
                 name,
@@ -367,81 +581,102 @@ fn main() {
     }
 
     println!(
-        "\nMapping: batch {BATCH}; each cell bounded to {MAX_ITERATIONS} iterations or {MAX_TIME:?}\n"
+        "\nMapping under wasm: batch {batch}; each cell bounded to {MAX_ITERATIONS} iterations or {max_time:?}\n"
     );
     println!(
-        "{:<14} {:<7} {:<7} {:>11} {:>14} {:>12} {:>11} {:>12} {:>14} {:>12}",
+        "{:<14} {:<7} {:<7} {:>11} {:>14} {:>12} {:>14} {:>12}",
         "plugin",
         "lang",
         "build",
         "wasm rec/s",
         "wasm rec/s (1)",
-        "native rec/s",
-        "native/wasm",
         "fuel/record",
         "instantiate µs",
         "peak mem KiB"
     );
-    let mut epoch_rows = Vec::new();
+    let epoch_runtime = bench_runtime(false);
+    let mut interleaved = Vec::new();
     for s in &subjects {
         let plugin = rt
             .block_on(runtime.load(&s.bytes, json!({})))
             .expect("plugin loads");
-        let records: Vec<Value> = (0..BATCH).map(s.make).collect();
-        let batch = wasm_rate(&rt, &plugin, &records, BATCH);
-        let single = wasm_rate(&rt, &plugin, &records[..50], 1);
-        let (native, ratio) = match s.native {
-            Some(native) => {
-                let n = native(&records);
-                (format!("{n:.0}"), format!("{:.2}", n / batch.rate))
-            }
-            None => ("-".into(), "-".into()),
-        };
+        let records: Vec<Value> = (0..batch).map(s.make).collect();
+        let batched = wasm_rate(&rt, &plugin, &records, batch, max_time);
+        let single = wasm_rate(&rt, &plugin, &records[..batch.min(50)], 1, max_time);
         println!(
-            "{:<14} {:<7} {:<7} {:>11.0} {:>14.0} {:>12} {:>11} {:>12} {:>14.1} {:>12}",
+            "{:<14} {:<7} {:<7} {:>11.0} {:>14.0} {:>12} {:>14.1} {:>12}",
             s.name,
             s.lang,
             s.build,
-            batch.rate,
+            batched.rate,
             single.rate,
-            native,
-            ratio,
-            batch.fuel_per_record,
+            batched.fuel_per_record,
             single.instantiate_us,
-            batch.peak_memory / 1024,
+            batched.peak_memory / 1024,
         );
-        if s.lang == "rust" && s.build == "after" {
-            epoch_rows.push((s.name, records, batch.rate));
+        if let Some(native) = s.native {
+            let epoch = rt
+                .block_on(epoch_runtime.load(&s.bytes, json!({})))
+                .expect("plugin loads");
+            let result = interleave(&rt, native, &plugin, &epoch, &records, rounds);
+            interleaved.push((s.name, s.build, result));
         }
     }
 
-    // Where the time goes: the same runtime without fuel metering (deadlines
-    // by epoch only) shows what fuel instrumentation costs.
-    let epoch_only = Runtime::new(Limits {
-        compile_cache: CompileCache::Disabled,
-        fuel_per_record: 0,
-        ..Limits::default()
-    })
-    .expect("runtime without fuel");
-    println!("\nWhere the time goes (Rust plugins, batch {BATCH})\n");
     println!(
-        "{:<14} {:>16} {:>18} {:>12}",
-        "plugin", "fuel rec/s", "epoch-only rec/s", "fuel cost"
+        "\nwasm vs native, interleaved: {rounds} rounds of (native, wasm with fuel, wasm epoch-only) batches of {batch}, medians\n"
     );
-    for (name, records, with_fuel) in epoch_rows {
-        let bytes = dialsync_bundled_plugins::by_name(name).expect("bundled");
-        let plugin = rt
-            .block_on(epoch_only.load(bytes, json!({})))
-            .expect("plugin loads");
-        let without = wasm_rate(&rt, &plugin, &records, BATCH).rate;
+    println!(
+        "{:<14} {:<7} {:>12} {:>12} {:>17} {:>13} {:>17}",
+        "plugin",
+        "build",
+        "native rec/s",
+        "wasm rec/s",
+        "wasm/native",
+        "epoch rec/s",
+        "epoch/native"
+    );
+    for (name, build, r) in &interleaved {
+        let ratio = |[m, lo, hi]: [f64; 3]| format!("{m:.2} ({lo:.2}–{hi:.2})");
         println!(
-            "{name:<14} {with_fuel:>16.0} {without:>18.0} {:>11.1}%",
-            (without / with_fuel - 1.0) * 100.0
+            "{name:<14} {build:<7} {:>12.0} {:>12.0} {:>17} {:>13.0} {:>17}",
+            r.native_rate,
+            r.fuel_rate,
+            ratio(r.fuel_ratio),
+            r.epoch_rate,
+            ratio(r.epoch_ratio),
         );
+    }
+
+    if count_batches > 0 {
+        println!(
+            "\nUser-space instructions per record (perf stat -e instructions:u; load-independent)\n"
+        );
+        println!(
+            "{:<14} {:>12} {:>12} {:>12} {:>12} {:>13}",
+            "plugin", "native", "wasm", "wasm/native", "epoch-only", "epoch/native"
+        );
+        for s in rust_subjects() {
+            let count = |side| instructions_per_record(s.name, side, settings);
+            match (count("native"), count("fuel"), count("epoch")) {
+                (Ok(n), Ok(f), Ok(e)) => println!(
+                    "{:<14} {n:>12.0} {f:>12.0} {:>12.2} {e:>12.0} {:>13.2}",
+                    s.name,
+                    f / n,
+                    e / n
+                ),
+                (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                    println!("{}: not counted: {why}", s.name);
+                    break;
+                }
+            }
+        }
     }
     println!(
         "\n`wasm rec/s (1)` maps one record per call (a fresh instance each): per-call overhead.\n\
-         `native/wasm` is how many times slower the wasm path is than the same code natively.\n\
+         `wasm/native` is wasm time over native time for the same records (the goal is at most 2);\n\
+         in brackets the 10th–90th percentile of the per-round ratios. `epoch` runs without fuel\n\
+         metering (deadlines by epoch only), to show what metering costs.\n\
          `build`: `after` = the bundled plugins (guest opt-level 3); `before` = the former\n\
          guest build (opt-level \"s\"), on the same host runtime."
     );
