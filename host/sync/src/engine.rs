@@ -225,8 +225,9 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         let journal = Journal::open_with(path, &options.journal)?;
+        let reader = Journal::open_with(path, &options.journal)?;
         Ok(Engine::with_store(
-            Arc::new(SqliteStore::new(journal)),
+            Arc::new(SqliteStore::with_reader(journal, reader)),
             sources,
             options,
         ))

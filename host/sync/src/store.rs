@@ -115,20 +115,33 @@ pub trait JournalStore: Send + Sync {
 }
 
 /// The embedded SQLite journal behind the trait: each call runs on tokio's blocking
-/// threads (a commit fsyncs) under one connection.
+/// threads (a commit fsyncs). Writes go through one connection; reads that need no lease
+/// (delivery-id lookups, status, metrics) may use a second one, so a webhook's dedup
+/// lookup never waits behind a worker's commit (WAL readers do not block the writer).
 #[derive(Clone)]
 pub struct SqliteStore {
     journal: Arc<Mutex<Journal>>,
+    reader: Arc<Mutex<Journal>>,
     owner: String,
 }
 
 impl SqliteStore {
-    /// Wraps an open journal.
+    /// Wraps an open journal (reads and writes on its one connection).
     pub fn new(journal: Journal) -> SqliteStore {
         let owner = journal.owner().to_string();
+        let journal = Arc::new(Mutex::new(journal));
         SqliteStore {
-            journal: Arc::new(Mutex::new(journal)),
+            reader: journal.clone(),
+            journal,
             owner,
+        }
+    }
+
+    /// Wraps an open journal, with a second connection to the same file for reads.
+    pub fn with_reader(journal: Journal, reader: Journal) -> SqliteStore {
+        SqliteStore {
+            reader: Arc::new(Mutex::new(reader)),
+            ..SqliteStore::new(journal)
         }
     }
 
@@ -137,14 +150,28 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
     ) -> Result<T, JournalError> {
-        let journal = self.journal.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = journal.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| JournalError::Task(e.to_string()))?
+        on_blocking_thread(self.journal.clone(), f).await
     }
+
+    /// Runs the read-only `f` on the reading connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        on_blocking_thread(self.reader.clone(), f).await
+    }
+}
+
+async fn on_blocking_thread<T: Send + 'static>(
+    journal: Arc<Mutex<Journal>>,
+    f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, JournalError> {
+    tokio::task::spawn_blocking(move || {
+        let mut guard = journal.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| JournalError::Task(e.to_string()))?
 }
 
 #[async_trait]
@@ -167,7 +194,7 @@ impl JournalStore for SqliteStore {
     }
     async fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError> {
         let (source, id) = (source.to_string(), id.to_string());
-        self.run(move |j| j.delivery(&source, &id)).await
+        self.read(move |j| j.delivery(&source, &id)).await
     }
     async fn known_deliveries(
         &self,
@@ -175,7 +202,7 @@ impl JournalStore for SqliteStore {
         ids: Vec<String>,
     ) -> Result<Vec<String>, JournalError> {
         let source = source.to_string();
-        self.run(move |j| j.known_deliveries(&source, &ids)).await
+        self.read(move |j| j.known_deliveries(&source, &ids)).await
     }
     async fn claim_ready(
         &self,
@@ -200,14 +227,14 @@ impl JournalStore for SqliteStore {
         self.run(move |j| j.finish(&results, now_ms)).await
     }
     async fn unfinished(&self) -> Result<u64, JournalError> {
-        self.run(|j| j.unfinished()).await
+        self.read(|j| j.unfinished()).await
     }
     async fn unfinished_in(
         &self,
         lists: Vec<String>,
         alert_attempts: u32,
     ) -> Result<u64, JournalError> {
-        self.run(move |j| j.unfinished_in(&lists, alert_attempts))
+        self.read(move |j| j.unfinished_in(&lists, alert_attempts))
             .await
     }
     async fn compliance_alerts(
@@ -224,11 +251,11 @@ impl JournalStore for SqliteStore {
         external_id: String,
         source: Option<String>,
     ) -> Result<Vec<ContactStatus>, JournalError> {
-        self.run(move |j| j.status(&external_id, source.as_deref()))
+        self.read(move |j| j.status(&external_id, source.as_deref()))
             .await
     }
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, JournalError> {
-        self.run(|j| j.dead_letters()).await
+        self.read(|j| j.dead_letters()).await
     }
     async fn replay(
         &self,
@@ -253,7 +280,7 @@ impl JournalStore for SqliteStore {
         &self,
         run_id: Option<i64>,
     ) -> Result<Vec<(Outcome, u64)>, JournalError> {
-        self.run(move |j| j.outcome_counts(run_id)).await
+        self.read(move |j| j.outcome_counts(run_id)).await
     }
     async fn run_failures(
         &self,
