@@ -28,13 +28,14 @@ use dialsync::sync::{
     SourceRules, contact_id, owner_pid,
 };
 use dialsync_emulator::{
-    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
-    PhoneColumn, RunningEmulator,
+    EmulatorConfig, FixtureCampaign, FixtureContact, FixtureDncList, Fixtures, RunningEmulator,
 };
 use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use serde_json::{Value, json};
 
-use super::support::{SECRET_ENV, dialsync, emulator, expected, list_state, record, records};
+use super::support::{
+    SECRET_ENV, dialsync, emulator, expected, list_state, record, records, servicenow_list,
+};
 
 const HOOKS_TOKEN_ENV: &str = "DIALSYNC_E2E_HOOKS_TOKEN";
 const HOOKS_TOKEN: &str = "hooks-token-1";
@@ -48,38 +49,10 @@ const CONTACTS_ROUTE: &str = "/api/v2/outbound/contactlists/{contactListId}/cont
 
 /// The ServiceNow plugin's contact list shape, for each source's list.
 fn fixtures() -> Fixtures {
-    let phone = |c: &str| {
-        serde_json::from_value::<PhoneColumn>(json!({"columnName": c, "type": "cell"})).unwrap()
-    };
-    let columns = [
-        "externalId",
-        "firstName",
-        "lastName",
-        "email",
-        "title",
-        "timeZone",
-        "preferredLanguage",
-        "userName",
-        "company",
-        "sourceTable",
-        "businessPhone",
-        "mobilePhone",
-        "homePhone",
-    ];
     Fixtures {
         contact_lists: SOURCES
             .iter()
-            .map(|(_, list)| FixtureContactList {
-                id: Some((*list).into()),
-                name: format!("contacts {list}"),
-                column_names: columns.map(String::from).to_vec(),
-                phone_columns: vec![
-                    phone("businessPhone"),
-                    phone("mobilePhone"),
-                    phone("homePhone"),
-                ],
-                contacts: vec![],
-            })
+            .map(|(_, list)| servicenow_list(list))
             .collect(),
         dnc_lists: vec![FixtureDncList {
             id: Some("sn-dnc".into()),

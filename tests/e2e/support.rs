@@ -18,7 +18,7 @@ use dialsync_emulator::{
     EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
     PhoneColumn, RunningEmulator, StateDump,
 };
-use dialsync_genesys::GenesysClient;
+use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use dialsync_pg_harness::PgServer;
 use serde_json::{Value, json};
 
@@ -249,6 +249,35 @@ pub async fn finish(child: Child, what: &str) -> (Option<i32>, String) {
     })
     .await
     .unwrap()
+}
+
+/// A Genesys client for org `acme` of the emulator, at `rpm` requests a minute, retrying
+/// with `retry`.
+pub fn client_with(emu: &RunningEmulator, rpm: u32, retry: RetryPolicy) -> GenesysClient {
+    let mut settings = OrgSettings::new(
+        "acme",
+        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
+        "dialsync",
+        Secret::new("emulator-secret"),
+    );
+    settings.requests_per_minute = rpm;
+    settings.retry = retry;
+    settings.request_timeout = Duration::from_secs(5);
+    GenesysClient::new(settings).unwrap()
+}
+
+/// [`client_with`] the engine tests' retries: 4 attempts, 5–50 ms apart, 20 s at most.
+pub fn client(emu: &RunningEmulator, rpm: u32) -> GenesysClient {
+    client_with(
+        emu,
+        rpm,
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            max_elapsed: Duration::from_secs(20),
+        },
+    )
 }
 
 /// A contact list with the ServiceNow plugin's columns (what [`record`]s map to).

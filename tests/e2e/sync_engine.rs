@@ -10,31 +10,12 @@ use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, Engine, EngineOptions, Operation, Outcome, Phone, RetryRules, contact_id,
 };
-use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator};
-use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
+use dialsync_emulator::{EmulatorConfig, FixtureContact};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 const CONTACTS_ROUTE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts";
-
-fn client(emu: &RunningEmulator, rpm: u32) -> GenesysClient {
-    let mut settings = OrgSettings::new(
-        "acme",
-        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
-        "dialsync",
-        Secret::new("emulator-secret"),
-    );
-    settings.requests_per_minute = rpm;
-    settings.retry = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        max_elapsed: Duration::from_secs(20),
-    };
-    settings.request_timeout = Duration::from_secs(5);
-    GenesysClient::new(settings).unwrap()
-}
 
 fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
     EngineOptions {

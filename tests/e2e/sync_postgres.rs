@@ -12,28 +12,9 @@ use dialsync::sync::{
     RetryRules, SourceBinding, SourceRules, contact_id,
 };
 use dialsync_emulator::{EmulatorConfig, RunningEmulator};
-use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
 use dialsync_pg::{PgJournal, PgSettings, connect, migrate};
 
-use super::support::{DNC, LIST, at, emulator, fixtures, pg_database};
-
-fn client(emu: &RunningEmulator) -> GenesysClient {
-    let mut settings = OrgSettings::new(
-        "acme",
-        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
-        "dialsync",
-        Secret::new("emulator-secret"),
-    );
-    settings.requests_per_minute = 20_000;
-    settings.retry = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        max_elapsed: Duration::from_secs(20),
-    };
-    settings.request_timeout = Duration::from_secs(5);
-    GenesysClient::new(settings).unwrap()
-}
+use super::support::{DNC, LIST, at, client, emulator, fixtures, pg_database};
 
 fn options() -> EngineOptions {
     EngineOptions {
@@ -59,7 +40,7 @@ async fn worker(url: &str, emu: &RunningEmulator, lease: Duration) -> (Engine, P
     let binding = SourceBinding {
         name: "crm".into(),
         list_id: LIST.into(),
-        sink: Arc::new(GenesysSink::new(client(emu))),
+        sink: Arc::new(GenesysSink::new(client(emu, 20_000))),
         rules: SourceRules {
             dnc_list_id: Some(DNC.into()),
             delete_mode: DeleteMode::Soft,

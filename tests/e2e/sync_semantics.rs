@@ -16,25 +16,17 @@ use dialsync::sync::{
     JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError, contact_id,
 };
 use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator, StateDump};
-use dialsync_genesys::{Endpoint, GenesysClient, OrgSettings, RetryPolicy, Secret};
+use dialsync_genesys::{GenesysClient, RetryPolicy};
 use futures::future::BoxFuture;
 
 fn client(emu: &RunningEmulator) -> GenesysClient {
-    let mut settings = OrgSettings::new(
-        "acme",
-        Endpoint::BaseUrl(emu.base_url().parse().unwrap()),
-        "dialsync",
-        Secret::new("emulator-secret"),
-    );
-    settings.requests_per_minute = 6_000;
-    settings.retry = RetryPolicy {
+    let retry = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(20),
         max_elapsed: Duration::from_secs(5),
     };
-    settings.request_timeout = Duration::from_secs(5);
-    GenesysClient::new(settings).unwrap()
+    client_with(emu, 6_000, retry)
 }
 
 /// The emulator with faults on: a quarter of the calls answer 503, and about one write in
