@@ -68,7 +68,7 @@ pub async fn records(
         for term in terms {
             let found = console
                 .data
-                .read(move |d| d.search(by, &term, MAX_SEARCH_RESULTS))
+                .search(by, &term, MAX_SEARCH_RESULTS)
                 .await
                 .map_err(journal)?;
             keys.extend(found);
@@ -83,10 +83,9 @@ pub async fn records(
     keys.truncate(MAX_SEARCH_RESULTS);
     let mut results = Vec::new();
     for key in keys {
-        let k = key.clone();
         let Some(history) = console
             .data
-            .read(move |d| d.history(&k))
+            .history(&key)
             .await
             .map_err(journal)?
         else {
@@ -143,7 +142,7 @@ pub async fn changes(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-seqs", format!("seqs: {e}")))?;
     let states = console
         .data
-        .read(move |d| d.changes(&seqs))
+        .changes(&seqs)
         .await
         .map_err(journal)?;
     Ok(Json(json!({"changes": states})))
