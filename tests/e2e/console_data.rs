@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use chrono::TimeZone;
-use dialsync::console::data::{
-    ConsoleData, HOURS, RecordKey, SearchBy, SqliteData,
-};
+use dialsync::console::data::{ConsoleData, HOURS, RecordKey, SearchBy, SqliteData};
 use dialsync::console::pg_data::PgData;
 use dialsync::sync::{
     Change, Journal, JournalStore, KeyResult, NewBatch, NewState, Operation, Outcome, Phone, Row,
@@ -193,7 +191,10 @@ async fn console_reads_the_same_on_sqlite_and_postgres() {
 
     let on_sqlite = read_all(&ConsoleData::Sqlite(SqliteData::new(&path)), &sqlite_seqs).await;
     let on_pg = read_all(&ConsoleData::Postgres(PgData::new(pool)), &pg_seqs).await;
-    assert_eq!(on_sqlite, on_pg, "the console reads the same on both stores");
+    assert_eq!(
+        on_sqlite, on_pg,
+        "the console reads the same on both stores"
+    );
 
     // And what they agree on is the journal's content, not two empty answers.
     let crm = &on_pg["activity"]["crm"];
@@ -222,7 +223,11 @@ async fn console_reads_the_same_on_sqlite_and_postgres() {
     assert_eq!(on_pg["histories"][3]["changes"][0]["state"], "claimed");
     assert_eq!(on_pg["histories"][4]["changes"][0]["state"], "pending");
     assert_eq!(on_pg["missing"], Value::Null);
-    assert_eq!(on_pg["changes"].as_array().unwrap().len(), 5, "9999 left out");
+    assert_eq!(
+        on_pg["changes"].as_array().unwrap().len(),
+        5,
+        "9999 left out"
+    );
     assert_eq!(on_pg["changes"][2]["outcome"], "rejected");
     assert_eq!(on_pg["runs"][0]["report"]["applied"], 1);
     assert_eq!(on_pg["runs"][0]["finishedAtMs"], NOW - 50);

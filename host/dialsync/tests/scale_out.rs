@@ -279,7 +279,10 @@ async fn the_console_of_a_postgres_backed_serve_shows_its_records() {
             .unwrap();
         let history = &found["results"][0]["history"];
         assert_eq!(history["externalId"], "PG-REC-1", "{why}: {found}");
-        assert_eq!(history["changes"][0]["change"]["source_id"], "crm-77", "{found}");
+        assert_eq!(
+            history["changes"][0]["change"]["source_id"], "crm-77",
+            "{found}"
+        );
     }
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
