@@ -15,7 +15,7 @@
 //! in `status`, in `import`'s exit code and report, and in serve's `/metrics`; and a phone
 //! cleared in the CRM is cleared in Genesys (webhooks through the real plugin).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};

@@ -445,7 +445,6 @@ async fn a_big_hard_delete_is_one_bulk_remove_job_a_small_one_one_call() {
     emu.shutdown().await;
 }
 
-
 async fn persistent_conflicts_dead_letter_and_replay_applies(backend: Backend) {
     // One callable contact and a running campaign: the dialer always holds it.
     let id = contact_id(LIST, "LOCKED");

@@ -1211,7 +1211,7 @@ fn load_state(
     external_id: &str,
 ) -> Result<ContactState, JournalError> {
     let found = query_row_cached(
-        &tx,
+        tx,
         "SELECT applied_updated_at, content_hash, row, seen_updated_at, removed, do_not_call,
                 do_not_call_at, consent_statement, consent_restored_at
              FROM contacts WHERE list_id = ?1 AND external_id = ?2",
