@@ -191,6 +191,19 @@ async fn console_reads_the_same_on_sqlite_and_postgres() {
 
     let on_sqlite = read_all(&ConsoleData::Sqlite(SqliteData::new(&path)), &sqlite_seqs).await;
     let on_pg = read_all(&ConsoleData::Postgres(PgData::new(pool)), &pg_seqs).await;
+    for read in [
+        "activity",
+        "searches",
+        "histories",
+        "missing",
+        "changes",
+        "runs",
+    ] {
+        assert_eq!(
+            on_sqlite[read], on_pg[read],
+            "the console's {read} reads the same on both stores (left SQLite, right PostgreSQL)"
+        );
+    }
     assert_eq!(
         on_sqlite, on_pg,
         "the console reads the same on both stores"
