@@ -68,7 +68,7 @@ pub async fn records(
         for term in terms {
             let found = console
                 .data
-                .read(move |d| d.search(by, &term, MAX_SEARCH_RESULTS))
+                .search(by, &term, MAX_SEARCH_RESULTS)
                 .await
                 .map_err(journal)?;
             keys.extend(found);
@@ -83,13 +83,7 @@ pub async fn records(
     keys.truncate(MAX_SEARCH_RESULTS);
     let mut results = Vec::new();
     for key in keys {
-        let k = key.clone();
-        let Some(history) = console
-            .data
-            .read(move |d| d.history(&k))
-            .await
-            .map_err(journal)?
-        else {
+        let Some(history) = console.data.history(&key).await.map_err(journal)? else {
             continue;
         };
         let genesys = current_contact(&console, &key).await;
@@ -141,11 +135,7 @@ pub async fn changes(
         .map(|s| s.trim().parse::<i64>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-seqs", format!("seqs: {e}")))?;
-    let states = console
-        .data
-        .read(move |d| d.changes(&seqs))
-        .await
-        .map_err(journal)?;
+    let states = console.data.changes(&seqs).await.map_err(journal)?;
     Ok(Json(json!({"changes": states})))
 }
 

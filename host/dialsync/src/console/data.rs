@@ -3,11 +3,13 @@
 //! record search by externalId / CRM id / phone, a contact's full history and the outcome
 //! of given changes.
 //!
-//! This is the one file to adapt when the journal's schema changes: it reads the
-//! `changes` and `contacts` tables directly (through a read-only connection, so it can
-//! never disturb the engine's claims). Windows are found by binary search on `seq`
-//! (accepted_at grows with seq), so an overview reads only the last two days' rows, not
-//! the whole journal.
+//! [`ConsoleData`] reads whichever store `[store]` names: the SQLite file ([`SqliteData`],
+//! here) or the shared PostgreSQL database ([`super::pg_data::PgData`], the same queries
+//! ported to its schema). These two are the files to adapt when the journal's schema
+//! changes: they read the `changes`, `contacts` and `import_runs` tables directly (SQLite
+//! through a read-only connection, so it can never disturb the engine's claims). Windows
+//! are found by binary search on `seq` (accepted_at grows with seq), so an overview reads
+//! only the last two days' rows, not the whole journal.
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +19,12 @@ use serde_json::Value;
 
 /// Hours covered by the activity chart.
 pub const HOURS: usize = 24;
-const HOUR_MS: i64 = 3_600_000;
+pub(super) const HOUR_MS: i64 = 3_600_000;
 /// Changes still unfinished this long after acceptance are not counted in the activity
 /// windows (the engine gives up far sooner: its retries span minutes).
-const LOOKBACK_MS: i64 = 2 * 24 * HOUR_MS;
+pub(super) const LOOKBACK_MS: i64 = 2 * 24 * HOUR_MS;
+/// Import runs `/v1/admin/runs` lists (newest first).
+pub const MAX_RUNS: i64 = 500;
 
 /// A failed read of the journal.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,9 @@ pub enum DataError {
     /// SQLite failed.
     #[error("journal read failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("journal read failed: {0}")]
+    Postgres(#[from] dialsync_pg::PgError),
     /// The blocking read task panicked or was cancelled.
     #[error("journal read task failed: {0}")]
     Task(String),
@@ -191,20 +198,144 @@ pub struct ChangeState {
     pub error: Option<Value>,
 }
 
-/// Read-only access to the journal file.
-#[derive(Debug, Clone)]
-pub struct ConsoleData {
-    path: PathBuf,
+/// One import run, as `/v1/admin/runs` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRun {
+    /// Run id.
+    pub id: i64,
+    /// Source.
+    pub source: String,
+    /// What was imported (file name).
+    pub input: String,
+    /// When it started (ms).
+    pub started_at_ms: i64,
+    /// When it finished (ms), once finished.
+    pub finished_at_ms: Option<i64>,
+    /// Its report (`null` until finished, or when the stored text is not JSON).
+    pub report: Option<Value>,
 }
 
-fn json_or_string(text: String) -> Value {
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
+/// Read-only access to the journal, on the store `[store]` names.
+#[derive(Debug, Clone)]
+pub enum ConsoleData {
+    /// The SQLite file.
+    Sqlite(SqliteData),
+    /// The shared PostgreSQL database.
+    Postgres(super::pg_data::PgData),
 }
 
 impl ConsoleData {
+    /// The journal the server works: its PostgreSQL pool when `[store] url` is set, else
+    /// the SQLite file at `[store] path`.
+    pub fn for_app(app: &crate::server::AppState) -> ConsoleData {
+        match &app.pg {
+            Some(pool) => ConsoleData::Postgres(super::pg_data::PgData::new(pool.clone())),
+            None => ConsoleData::Sqlite(SqliteData::new(&app.store_path)),
+        }
+    }
+
+    /// Runs a SQLite read off the async executor.
+    async fn blocking<T, F>(data: &SqliteData, f: F) -> Result<T, DataError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteData) -> Result<T, DataError> + Send + 'static,
+    {
+        let me = data.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .unwrap_or_else(|e| Err(DataError::Task(e.to_string())))
+    }
+
+    /// Per source: hourly counts for the last [`HOURS`] hours, queue depth, last error.
+    pub async fn activity(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::BTreeMap<String, SourceActivity>, DataError> {
+        match self {
+            ConsoleData::Sqlite(d) => Self::blocking(d, move |d| d.activity(now_ms)).await,
+            ConsoleData::Postgres(d) => d.activity(now_ms).await,
+        }
+    }
+
+    /// Records matching `query`, at most `limit`, sorted.
+    pub async fn search(
+        &self,
+        by: SearchBy,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<RecordKey>, DataError> {
+        match self {
+            ConsoleData::Sqlite(d) => {
+                let query = query.to_owned();
+                Self::blocking(d, move |d| d.search(by, &query, limit)).await
+            }
+            ConsoleData::Postgres(d) => d.search(by, query, limit).await,
+        }
+    }
+
+    /// The contact's journal history (`None` when the journal never saw it).
+    pub async fn history(&self, key: &RecordKey) -> Result<Option<ContactHistory>, DataError> {
+        match self {
+            ConsoleData::Sqlite(d) => {
+                let key = key.clone();
+                Self::blocking(d, move |d| d.history(&key)).await
+            }
+            ConsoleData::Postgres(d) => d.history(key).await,
+        }
+    }
+
+    /// Where the given changes are now (in the order asked; unknown seqs left out).
+    pub async fn changes(&self, seqs: &[i64]) -> Result<Vec<ChangeState>, DataError> {
+        match self {
+            ConsoleData::Sqlite(d) => {
+                let seqs = seqs.to_vec();
+                Self::blocking(d, move |d| d.changes(&seqs)).await
+            }
+            ConsoleData::Postgres(d) => d.changes(seqs).await,
+        }
+    }
+
+    /// Import runs, newest first (at most [`MAX_RUNS`]).
+    pub async fn runs(&self) -> Result<Vec<ImportRun>, DataError> {
+        match self {
+            ConsoleData::Sqlite(d) => Self::blocking(d, SqliteData::runs).await,
+            ConsoleData::Postgres(d) => d.runs().await,
+        }
+    }
+}
+
+/// Read-only access to the SQLite journal file.
+#[derive(Debug, Clone)]
+pub struct SqliteData {
+    path: PathBuf,
+}
+
+/// A stored JSON text as JSON, or as a string when it is not JSON.
+pub(super) fn json_or_string(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// Sorts an outcome into its [`Counts`] field.
+pub(super) fn count_outcome(c: &mut Counts, outcome: Option<&str>, n: u64) {
+    match outcome {
+        Some("applied") => c.applied += n,
+        Some("rejected") => c.rejected += n,
+        Some("dead-lettered") => c.dead_lettered += n,
+        _ => c.other += n,
+    }
+}
+
+/// The activity chart's bucket of a change `age_ms` old (the last is the last hour).
+pub(super) fn bucket(age_ms: i64) -> usize {
+    let age_hours = (age_ms.max(0) / HOUR_MS) as usize;
+    HOURS - 1 - age_hours.min(HOURS - 1)
+}
+
+impl SqliteData {
     /// Reads the journal at `path`.
-    pub fn new(path: &Path) -> ConsoleData {
-        ConsoleData {
+    pub fn new(path: &Path) -> SqliteData {
+        SqliteData {
             path: path.to_owned(),
         }
     }
@@ -213,18 +344,6 @@ impl ConsoleData {
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(conn)
-    }
-
-    /// Runs a read off the async executor.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, DataError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&ConsoleData) -> Result<T, DataError> + Send + 'static,
-    {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me))
-            .await
-            .unwrap_or_else(|e| Err(DataError::Task(e.to_string())))
     }
 
     /// Per source: hourly counts for the last [`HOURS`] hours, queue depth, last error.
@@ -236,10 +355,6 @@ impl ConsoleData {
         let lo = first_seq_since(&conn, now_ms - LOOKBACK_MS)?;
         let since = now_ms - HOURS as i64 * HOUR_MS;
         let mut out: std::collections::BTreeMap<String, SourceActivity> = Default::default();
-        let bucket = |age_ms: i64| -> usize {
-            let age_hours = (age_ms.max(0) / HOUR_MS) as usize;
-            HOURS - 1 - age_hours.min(HOURS - 1)
-        };
         let mut stmt = conn.prepare(
             "SELECT source, ?1 - accepted_at, COUNT(*) FROM changes
              WHERE seq >= ?2 AND accepted_at > ?3 GROUP BY source, (?1 - accepted_at) / 3600000",
@@ -271,13 +386,7 @@ impl ConsoleData {
         for row in rows {
             let (source, outcome, age, n) = row?;
             let c = &mut out.entry(source).or_default().hourly[bucket(age)];
-            let n = n as u64;
-            match outcome.as_deref() {
-                Some("applied") => c.applied += n,
-                Some("rejected") => c.rejected += n,
-                Some("dead-lettered") => c.dead_lettered += n,
-                _ => c.other += n,
-            }
+            count_outcome(c, outcome.as_deref(), n as u64);
         }
         let mut stmt = conn.prepare(
             "SELECT source, COUNT(*) FROM changes WHERE state IN ('pending', 'claimed') GROUP BY source",
@@ -423,6 +532,27 @@ impl ConsoleData {
         }
         Ok(out)
     }
+
+    /// Import runs, newest first (at most [`MAX_RUNS`]).
+    pub fn runs(&self) -> Result<Vec<ImportRun>, DataError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, source, input, started_at, finished_at, report FROM import_runs
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![MAX_RUNS], |r| {
+            let report: Option<String> = r.get(5)?;
+            Ok(ImportRun {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                input: r.get(2)?,
+                started_at_ms: r.get(3)?,
+                finished_at_ms: r.get(4)?,
+                report: report.and_then(|t| serde_json::from_str(&t).ok()),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
 }
 
 /// The first seq accepted at or after `cutoff_ms` (binary search: accepted_at grows
@@ -498,7 +628,7 @@ mod tests {
             .unwrap();
         j.accept("other", "M", &[change("C", "+14155550103")], None, now - 10)
             .unwrap();
-        let data = ConsoleData::new(&path);
+        let data = SqliteData::new(&path);
         let act = data.activity(now).unwrap();
         let crm = &act["crm"];
         assert_eq!(crm.hourly.len(), HOURS);
@@ -549,7 +679,7 @@ mod tests {
             )
             .unwrap();
         }
-        let conn = ConsoleData::new(&path).conn().unwrap();
+        let conn = SqliteData::new(&path).conn().unwrap();
         assert_eq!(first_seq_since(&conn, 0).unwrap(), 1);
         assert_eq!(first_seq_since(&conn, 205).unwrap(), 22);
         assert_eq!(first_seq_since(&conn, 10_000).unwrap(), 51);

@@ -9,7 +9,8 @@
 //!   CSRF token and a same-origin request.
 //!
 //! The console reuses the engine, the plugin runtime and registry, and the admin API's
-//! functions; journal reads it needs beyond those are in [`data`]. What it keeps itself —
+//! functions; journal reads it needs beyond those are in [`data`] (SQLite) and
+//! [`pg_data`] (PostgreSQL). What it keeps itself —
 //! the plugin swaps ([`swaps`]) and the last data-actions installs ([`install`]) — lives
 //! in files under the dialsync home ([`disk`]), not in the journal.
 
@@ -19,6 +20,7 @@ pub mod data;
 pub mod disk;
 pub mod install;
 pub mod overview;
+pub mod pg_data;
 pub mod plugins;
 pub mod session;
 pub mod swaps;
@@ -52,7 +54,7 @@ pub struct Console {
 /// The console's routes, to merge into the server's router.
 pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
     let console = Arc::new(Console {
-        data: data::ConsoleData::new(&app.store_path),
+        data: data::ConsoleData::for_app(&app),
         installs: install::InstallLog::open(app.registry.home()),
         app,
         sessions: session::Sessions::default(),

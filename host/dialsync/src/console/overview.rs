@@ -113,7 +113,7 @@ pub async fn overview(State(console): State<Arc<Console>>) -> Result<Json<Value>
     let now_ms = chrono::Utc::now().timestamp_millis();
     let activity = console
         .data
-        .read(move |d| d.activity(now_ms))
+        .activity(now_ms)
         .await
         .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
     let dead_letters = console

@@ -254,31 +254,10 @@ pub async fn replay(
 
 /// `GET /v1/admin/runs`: import runs, newest first, with their reports.
 pub async fn runs(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let path = state.store_path.clone();
-    let rows = tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<Value>> {
-        // Read-only view of the journal's import_runs table.
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
-        let mut stmt = conn.prepare(
-            "SELECT id, source, input, started_at, finished_at, report FROM import_runs ORDER BY id DESC LIMIT 500",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let report: Option<String> = r.get(5)?;
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?,
-                "source": r.get::<_, String>(1)?,
-                "input": r.get::<_, String>(2)?,
-                "startedAtMs": r.get::<_, i64>(3)?,
-                "finishedAtMs": r.get::<_, Option<i64>>(4)?,
-                "report": report.and_then(|t| serde_json::from_str::<Value>(&t).ok()),
-            }))
-        })?;
-        rows.collect()
-    })
-    .await
-    .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?
-    .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
+    // On whichever store `[store]` names (SQLite file or PostgreSQL).
+    let rows = crate::console::data::ConsoleData::for_app(&state)
+        .runs()
+        .await
+        .map_err(|e| ApiError::unavailable("journal-unavailable", e.to_string()))?;
     Ok(Json(json!({"runs": rows})))
 }
