@@ -72,10 +72,11 @@ async fn boot(config_path: &Path, home: &Path) -> (Arc<AppState>, dialsync::sync
     (state, workers)
 }
 
-fn checkpoint(journal: &Path) -> u64 {
+async fn checkpoint(journal: &Path) -> u64 {
     ReplayStore::open(journal)
         .unwrap()
         .get(SOURCE, CONTACT_TOPIC)
+        .await
         .unwrap()
         .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
 }
@@ -83,14 +84,14 @@ fn checkpoint(journal: &Path) -> u64 {
 /// Waits (bounded) until the checkpoint reaches `replay`.
 async fn wait_checkpoint(journal: &Path, replay: u64) {
     for _ in 0..1200 {
-        if checkpoint(journal) >= replay {
+        if checkpoint(journal).await >= replay {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!(
         "the checkpoint stayed at {} (wanted {replay}) for 30 s",
-        checkpoint(journal)
+        checkpoint(journal).await
     );
 }
 
@@ -260,7 +261,7 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
     wait_checkpoint(&journal, 1000).await;
     stop.send(true).unwrap();
     let p1: Progress = first.await.unwrap().unwrap();
-    let resumed_after = checkpoint(&journal);
+    let resumed_after = checkpoint(&journal).await;
     assert!(
         resumed_after < crm.published_events() as u64,
         "stopped mid-stream"
