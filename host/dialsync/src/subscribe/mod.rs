@@ -24,6 +24,12 @@
 //!    reconnected with doubling, jittered backoff from the checkpoint, so nothing
 //!    acknowledged is lost and nothing durable is replayed except, after a crash, the
 //!    one batch between its journal commit and its checkpoint.
+//!
+//! On a PostgreSQL store the checkpoint is shared and each task first waits for its
+//! (source, topic)'s subscriber lock ([`replay::ReplayStore::subscriber_lock`]): every
+//! worker may run the same subscription, one subscribes, and another takes over from
+//! the checkpoint when it stops or dies. A task whose lock was lost with its connection
+//! stops before its next checkpoint and waits for the lock again.
 
 pub mod bitmap;
 pub mod event;
