@@ -176,6 +176,9 @@ pub(crate) struct ChangeEvents {
     schema: Schema,
     bus: Mutex<Bus>,
     published: tokio::sync::watch::Sender<u64>,
+    /// `Subscribe` streams open now, and the most open at once (for tests of
+    /// one-subscriber-at-a-time clients).
+    streams: Mutex<(usize, usize)>,
 }
 
 /// What a record change was, for its event.
@@ -249,7 +252,24 @@ impl ChangeEvents {
                 next_commit: 1,
             }),
             published: tokio::sync::watch::channel(0).0,
+            streams: Mutex::new((0, 0)),
         }
+    }
+
+    /// (`Subscribe` streams open now, the most open at once so far).
+    pub(crate) fn streams(&self) -> (usize, usize) {
+        *self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stream_opened(&self) {
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 += 1;
+        s.1 = s.1.max(s.0);
+    }
+
+    fn stream_closed(&self) {
+        let mut s = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 -= 1;
     }
 
     fn bus(&self) -> std::sync::MutexGuard<'_, Bus> {
@@ -540,10 +560,12 @@ impl PubSub for PubSubService {
         let mut incoming = req.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<FetchResponse, Status>>(16);
         let events = self.events.clone();
+        events.stream_opened();
         tokio::spawn(async move {
             if let Err(status) = serve_subscription(&events, &mut incoming, &tx).await {
                 let _ = tx.send(Err(status)).await;
             }
+            events.stream_closed();
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

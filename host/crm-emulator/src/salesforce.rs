@@ -224,6 +224,11 @@ impl SalesforceEmulator {
             .publish_overflow(object, at.timestamp_millis());
     }
 
+    /// `Subscribe` streams open now, and the most that were open at once so far.
+    pub fn pubsub_streams(&self) -> (usize, usize) {
+        self.shared.events.streams()
+    }
+
     /// Change events published so far.
     pub fn published_events(&self) -> usize {
         self.shared.events.len()

@@ -115,6 +115,7 @@ async fn main() {
     loop {
         let at = store
             .get("sf", CONTACT_TOPIC)
+            .await
             .expect("checkpoint")
             .map_or(0, |b| {
                 u64::from_be_bytes(b.try_into().expect("8-byte replay id"))

@@ -9,6 +9,7 @@ pub mod console;
 pub mod demo;
 pub mod genesys_port;
 pub mod journal_store;
+pub mod pg_lock;
 pub mod pg_store;
 pub mod plugin_new;
 pub mod plugin_registry;

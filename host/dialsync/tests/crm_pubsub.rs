@@ -72,10 +72,11 @@ async fn boot(config_path: &Path, home: &Path) -> (Arc<AppState>, dialsync::sync
     (state, workers)
 }
 
-fn checkpoint(journal: &Path) -> u64 {
+async fn checkpoint(journal: &Path) -> u64 {
     ReplayStore::open(journal)
         .unwrap()
         .get(SOURCE, CONTACT_TOPIC)
+        .await
         .unwrap()
         .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
 }
@@ -83,14 +84,14 @@ fn checkpoint(journal: &Path) -> u64 {
 /// Waits (bounded) until the checkpoint reaches `replay`.
 async fn wait_checkpoint(journal: &Path, replay: u64) {
     for _ in 0..1200 {
-        if checkpoint(journal) >= replay {
+        if checkpoint(journal).await >= replay {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!(
         "the checkpoint stayed at {} (wanted {replay}) for 30 s",
-        checkpoint(journal)
+        checkpoint(journal).await
     );
 }
 
@@ -260,7 +261,7 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
     wait_checkpoint(&journal, 1000).await;
     stop.send(true).unwrap();
     let p1: Progress = first.await.unwrap().unwrap();
-    let resumed_after = checkpoint(&journal);
+    let resumed_after = checkpoint(&journal).await;
     assert!(
         resumed_after < crm.published_events() as u64,
         "stopped mid-stream"
@@ -318,7 +319,19 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
     assert_eq!(journal_count(&journal), accepted);
 
     // Genesys equals Salesforce.
-    let contacts = contacts_by_external_id(&genesys, "list-sf");
+    assert_genesys_equals_salesforce(&genesys, &crm, &|id| history(&journal, id));
+    genesys.shutdown().await;
+    sf.shutdown().await;
+}
+
+/// Every live Salesforce Contact is in Genesys with the same fields, no deleted one is,
+/// and there is no other contact. `history` describes a record's journal on failure.
+fn assert_genesys_equals_salesforce(
+    genesys: &dialsync_emulator::RunningEmulator,
+    crm: &SalesforceEmulator,
+    history: &dyn Fn(&str) -> Vec<String>,
+) {
+    let contacts = contacts_by_external_id(genesys, "list-sf");
     let records = crm.records("Contact");
     let mut live = 0;
     for (id, r) in &records {
@@ -334,7 +347,7 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
         let ext = ext.unwrap_or_else(|| {
             panic!(
                 "{id} missing in Genesys: {r:?}; journal: {:#?}",
-                history(&journal, id)
+                history(id)
             )
         });
         let data = &contacts[&ext].data;
@@ -360,6 +373,163 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
         }
     }
     assert_eq!(contacts.len(), live, "no extra contacts in Genesys");
+}
+
+/// Two workers with the same `[sources.X.subscribe]` on one PostgreSQL store: one holds
+/// the subscriber lock and subscribes, the other waits; when the active one is aborted
+/// in the middle of the stream (its lock's connection closes), the other takes over from
+/// the shared checkpoint (`CUSTOM`). Every event's change reaches the journal, a repeat
+/// (the batch the aborted worker had made durable but not yet checkpointed) is never
+/// applied twice, and Genesys ends equal to Salesforce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_one_pubsub_subscription_on_postgres() {
+    set_env();
+    let pg_server = dialsync_pg_harness::PgServer::start().expect("PostgreSQL test server");
+    let url = pg_server.create_database("pubsub_takeover").unwrap();
+    let pool = dialsync_pg::connect(&dialsync_pg::PgSettings::new(url.clone())).unwrap();
+    dialsync_pg::migrate(&pool).await.unwrap();
+    let store = ReplayStore::postgres(pool.clone());
+    let cfg = SalesforceConfig {
+        client_secret: SN_PASSWORD.into(),
+        ..SalesforceConfig::default()
+    };
+    let sf = SalesforceEmulator::new(cfg.clone())
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let crm = sf.emulator.clone();
+    let genesys = start_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &genesys.base_url(),
+        &source_toml(&sf, &cfg.client_id),
+    );
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    assert!(text.contains("path = \"journal.db\""));
+    std::fs::write(
+        &config_path,
+        text.replace("path = \"journal.db\"", &format!("url = \"{url}\"")),
+    )
+    .unwrap();
+    let checkpoint = async || {
+        store
+            .get(SOURCE, CONTACT_TOPIC)
+            .await
+            .unwrap()
+            .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
+    };
+
+    let mut rng = SmallRng::seed_from_u64(20261201);
+    let mut ids = Vec::new();
+    let mut clock = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    changes(&crm, &mut rng, &mut ids, &mut clock, 1500);
+
+    // Two workers ("processes"): each its own state, pool and sync workers.
+    let (a, a_workers) = boot(&config_path, &dir.path().join("home-a")).await;
+    let (b, b_workers) = boot(&config_path, &dir.path().join("home-b")).await;
+    create_lists(&genesys, &a);
+    let (stop_a, stopped_a) = tokio::sync::watch::channel(false);
+    let first = tokio::spawn(run(a.clone(), SOURCE, stopped_a));
+    for _ in 0..1200 {
+        if checkpoint().await >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(checkpoint().await >= 100, "worker a subscribes");
+    let (stop_b, stopped_b) = tokio::sync::watch::channel(false);
+    let second = tokio::spawn(run(b.clone(), SOURCE, stopped_b));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        crm.pubsub_streams(),
+        (1, 1),
+        "one Subscribe stream while both workers run"
+    );
+    // Worker a dies in the middle of the backlog (its task is aborted; the lock's
+    // connection closes).
+    let published = crm.published_events() as u64;
+    let at_abort = checkpoint().await;
+    assert!(at_abort < published, "a stopped mid-stream ({at_abort})");
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    drop(stop_a);
+
+    // Worker b takes over from the shared checkpoint; more changes arrive meanwhile.
+    changes(&crm, &mut rng, &mut ids, &mut clock, 500);
+    let published = crm.published_events() as u64;
+    for _ in 0..3000 {
+        if checkpoint().await >= published {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(checkpoint().await, published, "worker b reached the end");
+    stop_b.send(true).unwrap();
+    let pb: Progress = second.await.unwrap().unwrap();
+    assert!(
+        pb.received > 0 && pb.received <= published - at_abort,
+        "b resumed after a's checkpoint, not from the start: {pb:?} (a stopped at {at_abort} of {published})"
+    );
+    assert_eq!(pb.undecodable, 0);
+    assert_eq!(pb.counts.rejected + pb.counts.failed, 0, "{pb:?}");
+    assert_eq!(crm.pubsub_streams().1, 1, "never two streams at once");
+
+    // Drained by both workers' sync workers.
+    let db = pool.get().await.unwrap();
+    for _ in 0..3000 {
+        let pending: i64 = db
+            .query_one("SELECT count(*) FROM changes WHERE state = 'pending'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a_workers.shutdown().await.unwrap();
+    b_workers.shutdown().await.unwrap();
+    // A change is journaled again only as a repeat of one a already journaled: the
+    // batch a had made durable but not checkpointed, and later events for records a had
+    // re-fetched (a's memory of those re-fetches died with it). A repeat never applies
+    // the state a second time, and nothing is rejected or dead-lettered.
+    let row = db
+        .query_one(
+            "SELECT count(*), count(DISTINCT (external_id, op, source_updated_at)),
+                    count(*) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE outcome IN ('rejected', 'dead-lettered'))
+             FROM changes",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (rows, distinct, pending, refused): (i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(pending, 0, "the journal drained");
+    assert_eq!(refused, 0, "nothing rejected or dead-lettered");
+    let applied_twice: i64 = db
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT count(*) FILTER (WHERE outcome = 'applied') AS applied
+                 FROM changes GROUP BY external_id, op, source_updated_at
+             ) g WHERE applied > 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        applied_twice, 0,
+        "{rows} journal rows for {distinct} changes: a repeat was applied again"
+    );
+    assert!(
+        rows - distinct < published as i64 - at_abort as i64,
+        "{rows} journal rows for {distinct} changes: more repeats than events after a's checkpoint"
+    );
+    assert_genesys_equals_salesforce(&genesys, &crm, &|_| Vec::new());
     genesys.shutdown().await;
     sf.shutdown().await;
 }

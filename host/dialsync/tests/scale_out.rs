@@ -164,6 +164,67 @@ async fn pull_positions_and_the_sweep_lock_are_shared_on_postgres() {
         .await;
 }
 
+/// The Pub/Sub checkpoint on a PostgreSQL store is shared by every worker (replay id
+/// and event keys, old keys expire), and one worker at a time holds a (source, topic)'s
+/// subscriber lock (a dropped holder gives it up).
+#[tokio::test]
+async fn the_pubsub_checkpoint_and_subscriber_lock_are_shared_on_postgres() {
+    use dialsync::subscribe::replay::ReplayStore;
+    use std::time::Duration;
+    const TOPIC: &str = "/data/ContactChangeEvent";
+    let server = PgServer::start().expect("PostgreSQL test server");
+    let url = server.create_database("pubsub_checkpoint").unwrap();
+    let pool = |_: u8| dialsync_pg::connect(&dialsync_pg::PgSettings::new(url.clone())).unwrap();
+    dialsync_pg::migrate(&pool(0)).await.unwrap();
+    let (a, b) = (
+        ReplayStore::postgres(pool(1)),
+        ReplayStore::postgres(pool(2)),
+    );
+    assert_eq!(a.get("sf", TOPIC).await.unwrap(), None);
+    let keys = vec!["tx1/1".to_owned(), "tx1/2".to_owned()];
+    a.commit("sf", TOPIC, &[0, 0, 0, 7], &keys, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(b.get("sf", TOPIC).await.unwrap(), Some(vec![0, 0, 0, 7]));
+    assert_eq!(b.get("other", TOPIC).await.unwrap(), None);
+    let asked = vec!["tx1/2".to_owned(), "tx2/1".to_owned()];
+    assert_eq!(
+        b.seen("sf", &asked).await.unwrap(),
+        ["tx1/2".to_owned()].into()
+    );
+    assert!(b.seen("other", &asked).await.unwrap().is_empty());
+    // 72 hours later the keys are forgotten.
+    b.commit("sf", TOPIC, &[8], &[], 1_000 + 72 * 3600 * 1000 + 1)
+        .await
+        .unwrap();
+    assert!(a.seen("sf", &asked).await.unwrap().is_empty());
+    assert_eq!(a.get("sf", TOPIC).await.unwrap(), Some(vec![8]));
+
+    let held = a.subscriber_lock("sf", TOPIC).await.unwrap();
+    assert!(held.is_held());
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(300), b.subscriber_lock("sf", TOPIC)).await;
+    assert!(waiting.is_err(), "b waits while a subscribes");
+    // Another topic is not held up.
+    b.subscriber_lock("sf", "/data/LeadChangeEvent")
+        .await
+        .unwrap()
+        .release()
+        .await;
+    drop(held); // as an aborted subscriber: the connection closes, the lock ends
+    let got = tokio::time::timeout(Duration::from_secs(5), b.subscriber_lock("sf", TOPIC))
+        .await
+        .expect("b takes over once a is gone")
+        .unwrap();
+    got.release().await;
+    tokio::time::timeout(Duration::from_secs(5), a.subscriber_lock("sf", TOPIC))
+        .await
+        .expect("a released lock is free")
+        .unwrap()
+        .release()
+        .await;
+}
+
 /// The admin console and `/v1/admin/runs` of a `serve` on a PostgreSQL store show what is
 /// in that store (not a SQLite file beside the config).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

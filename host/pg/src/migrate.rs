@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal",
         sql: include_str!("../migrations/0002_journal.sql"),
     },
+    Migration {
+        version: 3,
+        name: "pubsub_checkpoint",
+        sql: include_str!("../migrations/0003_pubsub_checkpoint.sql"),
+    },
 ];
 
 /// Arbitrary fixed key of the advisory lock that serialises migrations ("dialsync" in hex).

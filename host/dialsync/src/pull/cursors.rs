@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::pg_lock::AdvisoryLock;
+
 /// Errors from the cursor table.
 #[derive(Debug, thiserror::Error)]
 pub enum CursorError {
@@ -39,29 +41,17 @@ pub enum CursorStore {
     Postgres(dialsync_pg::Pool),
 }
 
-/// A held sweep lock (PostgreSQL: the session advisory lock of a source on a connection
-/// kept for the sweep; [`SweepLock::release`] unlocks it).
+/// A held sweep lock (PostgreSQL: the source's advisory lock, [`AdvisoryLock`]);
+/// [`SweepLock::release`] unlocks it, dropping it unreleased closes its connection.
 pub struct SweepLock {
-    held: Option<(dialsync_pg::PooledConnection, i64)>,
+    held: Option<AdvisoryLock>,
 }
 
 impl SweepLock {
     /// Releases the lock.
-    pub async fn release(mut self) {
-        if let Some((conn, key)) = self.held.take()
-            && let Err(e) = conn.execute("SELECT pg_advisory_unlock($1)", &[&key]).await
-        {
-            tracing::warn!(error = %e, "could not release the pull lock; it ends with the connection");
-        }
-    }
-}
-
-impl Drop for SweepLock {
-    /// Not released (the sweep panicked or was cancelled): the connection is taken out of
-    /// the pool and closed, which ends the lock, instead of going back to the pool with it.
-    fn drop(&mut self) {
-        if let Some((conn, _)) = self.held.take() {
-            drop(dialsync_pg::PooledConnection::take(conn));
+    pub async fn release(self) {
+        if let Some(lock) = self.held {
+            lock.release().await;
         }
     }
 }
@@ -96,29 +86,13 @@ impl CursorStore {
     pub async fn sweep_lock(&self, source: &str) -> Result<SweepLock, CursorError> {
         match self {
             CursorStore::Sqlite(_) => Ok(SweepLock { held: None }),
-            CursorStore::Postgres(pool) => {
-                let conn = pool.get().await.map_err(pg)?;
-                let key: i64 = conn
-                    .query_one(
-                        "SELECT hashtextextended('dialsync-pull:' || $1, 0)",
-                        &[&source],
-                    )
-                    .await
-                    .map_err(pg)?
-                    .get(0);
-                // Guarded before waiting: if the wait is cancelled or fails, the guard's
-                // drop closes the connection, so no lock granted later is left behind on
-                // a pooled connection.
-                let lock = SweepLock {
-                    held: Some((conn, key)),
-                };
-                if let Some((conn, key)) = &lock.held {
-                    conn.execute("SELECT pg_advisory_lock($1)", &[key])
+            CursorStore::Postgres(pool) => Ok(SweepLock {
+                held: Some(
+                    AdvisoryLock::acquire(pool, "dialsync-pull", source)
                         .await
-                        .map_err(pg)?;
-                }
-                Ok(lock)
-            }
+                        .map_err(CursorError::Postgres)?,
+                ),
+            }),
         }
     }
 

@@ -24,6 +24,12 @@
 //!    reconnected with doubling, jittered backoff from the checkpoint, so nothing
 //!    acknowledged is lost and nothing durable is replayed except, after a crash, the
 //!    one batch between its journal commit and its checkpoint.
+//!
+//! On a PostgreSQL store the checkpoint is shared and each task first waits for its
+//! (source, topic)'s subscriber lock ([`replay::ReplayStore::subscriber_lock`]): every
+//! worker may run the same subscription, one subscribes, and another takes over from
+//! the checkpoint when it stops or dies. A task whose lock was lost with its connection
+//! stops before its next checkpoint and waits for the lock again.
 
 pub mod bitmap;
 pub mod event;
@@ -50,7 +56,7 @@ use crate::pull::{CrmError, IngestCounts, http, ingest};
 use crate::server::AppState;
 use crate::server::state::SourceState;
 use event::{Action, Decoded, EventError, SchemaCache};
-use replay::{ReplayError, ReplayStore};
+use replay::{ReplayError, ReplayStore, SubscriberLock};
 
 /// Why a subscription session ended.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +213,8 @@ struct Runner<'a> {
     /// state and is not handed on (an older partial change after a full re-read would
     /// only be stale, or refused after a delete). Entries go once the stream passes them.
     covered: std::collections::HashMap<String, i64>,
+    /// The right to subscribe (PostgreSQL: held by one worker at a time).
+    lock: Option<SubscriberLock>,
 }
 
 /// Runs `source`'s subscription until `stop` turns true, reconnecting with backoff
@@ -229,20 +237,56 @@ pub async fn run(
         state: &state,
         src,
         sub,
-        store: ReplayStore::open(&state.store_path)?,
+        store: match &state.pg {
+            Some(pool) => ReplayStore::postgres(pool.clone()),
+            None => ReplayStore::open(&state.store_path)?,
+        },
         schemas: SchemaCache::default(),
         progress: Progress::default(),
         refresh: false,
         covered: Default::default(),
+        lock: None,
     };
     let (min, max) = (
         Duration::from_millis(sub.config.reconnect_min_ms),
         Duration::from_millis(sub.config.reconnect_max_ms),
     );
+    let topic = sub.config.topic.clone();
     let mut delay = min;
     loop {
         if *stop.borrow() {
-            return Ok(runner.progress);
+            break;
+        }
+        if runner.lock.as_ref().is_none_or(|l| !l.is_held()) {
+            // One subscriber per (source, topic) across the workers of a PostgreSQL
+            // store: wait for the lock; the holder's checkpoint is where this resumes.
+            runner.lock = None;
+            let waited = tokio::select! {
+                l = runner.store.subscriber_lock(source, &topic) => l,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match waited {
+                Ok(lock) => {
+                    if matches!(runner.store, ReplayStore::Postgres(_)) {
+                        tracing::info!(
+                            source,
+                            topic,
+                            "this worker holds the Pub/Sub subscriber lock and subscribes"
+                        );
+                    }
+                    runner.lock = Some(lock);
+                }
+                Err(e) => {
+                    let wait = delay.mul_f64(rand::random_range(0.8..1.2));
+                    tracing::warn!(source, error = %e, retry_in_ms = wait.as_millis() as u64, "could not wait for the Pub/Sub subscriber lock; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    delay = (delay * 2).min(max);
+                    continue;
+                }
+            }
         }
         let before = runner.progress.received;
         let ended = runner.session(&mut stop).await;
@@ -258,7 +302,7 @@ pub async fn run(
             if let Err(e) = ended {
                 tracing::warn!(source, error = %e, "Pub/Sub subscription failed while stopping");
             }
-            return Ok(runner.progress);
+            break;
         }
         if runner.progress.received > before {
             delay = min;
@@ -273,15 +317,32 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => return Ok(runner.progress),
+            _ = stop.wait_for(|s| *s) => break,
         }
         delay = (delay * 2).min(max);
     }
+    // The last batch is checkpointed: a waiting worker may take over.
+    if let Some(lock) = runner.lock.take() {
+        lock.release().await;
+    }
+    Ok(runner.progress)
 }
 
 impl Runner<'_> {
     fn name(&self) -> &str {
         &self.src.name
+    }
+
+    /// Fails if the subscriber lock was lost with its connection (another worker may
+    /// subscribe now), so this one stops before it writes the shared checkpoint.
+    fn check_lock(&self, topic: &str) -> Result<(), ReplayError> {
+        if self.lock.as_ref().is_some_and(|l| !l.is_held()) {
+            return Err(ReplayError::LockLost {
+                crm: self.name().to_owned(),
+                topic: topic.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     async fn connect(&mut self) -> Result<Client, SubscribeError> {
@@ -332,7 +393,7 @@ impl Runner<'_> {
             });
         }
         let num_requested = self.sub.config.num_requested;
-        let first = match self.store.get(self.name(), &topic)? {
+        let first = match self.store.get(self.name(), &topic).await? {
             Some(replay_id) => FetchRequest {
                 topic_name: topic.clone(),
                 replay_preset: ReplayPreset::Custom as i32,
@@ -394,8 +455,10 @@ impl Runner<'_> {
             // A keepalive: Salesforce reports the newest replay id of the channel, which
             // is safe to resume after (nothing before it is pending here).
             if !resp.latest_replay_id.is_empty() {
+                self.check_lock(topic)?;
                 self.store
-                    .commit(&source, topic, &resp.latest_replay_id, &[], now_ms())?;
+                    .commit(&source, topic, &resp.latest_replay_id, &[], now_ms())
+                    .await?;
             }
             return Ok(());
         }
@@ -435,7 +498,7 @@ impl Runner<'_> {
         }
         // Dedup: against the checkpointed keys and within the batch.
         let keys: Vec<String> = decoded.iter().map(|d| d.key.clone()).collect();
-        let seen = self.store.seen(&source, &keys)?;
+        let seen = self.store.seen(&source, &keys).await?;
         let mut fresh = HashSet::new();
         decoded.retain(|d| !seen.contains(&d.key) && fresh.insert(d.key.clone()));
         let dups = (keys.len() - decoded.len()) as u64;
@@ -498,8 +561,10 @@ impl Runner<'_> {
         self.progress.counts += counts;
         metrics::counter!("dialsync_pubsub_events_total", "source" => source.clone())
             .increment(decoded.len() as u64);
+        self.check_lock(topic)?;
         self.store
-            .commit(&source, topic, &last_replay, &keys, now_ms())?;
+            .commit(&source, topic, &last_replay, &keys, now_ms())
+            .await?;
         Ok(())
     }
 
