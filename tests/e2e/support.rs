@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, ContactSink, Engine, EngineOptions, GenesysSink, Operation, SourceBinding, SourceRules,
+    Change, ContactSink, Engine, EngineOptions, GenesysSink, Operation, Phone, SourceBinding,
+    SourceRules,
 };
 use dialsync_emulator::{
     EmulatorConfig, FixtureCampaign, FixtureContact, FixtureContactList, FixtureDncList, Fixtures,
@@ -112,6 +113,23 @@ pub fn engine(
 /// A source time `secs` after a fixed instant.
 pub fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+}
+
+/// A full upsert of `id` as of `secs`, with a `name` column and one phone.
+pub fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
+    Change {
+        external_id: id.into(),
+        source_id: format!("sys-{id}"),
+        source_updated_at: at(secs),
+        operation: Operation::Upsert,
+        partial: false,
+        columns: BTreeMap::from([("name".to_string(), name.to_string())]),
+        phones: vec![Phone {
+            column: "phone".into(),
+            number: phone.into(),
+        }],
+        callable: None,
+    }
 }
 
 /// A change without content (do-not-call, remove).

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use super::support::*;
 use dialsync::config::DeleteMode;
-use dialsync::sync::{
-    Change, Engine, EngineOptions, Operation, Outcome, Phone, RetryRules, contact_id,
-};
+use dialsync::sync::{Change, Engine, EngineOptions, Operation, Outcome, RetryRules, contact_id};
 use dialsync_emulator::{EmulatorConfig, FixtureContact};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -28,22 +26,6 @@ fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
         },
         keys_per_round: per_call * 4,
         ..EngineOptions::default()
-    }
-}
-
-fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
-    Change {
-        external_id: id.into(),
-        source_id: format!("sys-{id}"),
-        source_updated_at: at(secs),
-        operation: Operation::Upsert,
-        partial: false,
-        columns: BTreeMap::from([("name".to_string(), name.to_string())]),
-        phones: vec![Phone {
-            column: "phone".into(),
-            number: phone.into(),
-        }],
-        callable: None,
     }
 }
 

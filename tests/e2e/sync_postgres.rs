@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
-    Change, Engine, EngineOptions, GenesysSink, JournalStore, Operation, Outcome, Phone,
-    RetryRules, SourceBinding, SourceRules, contact_id,
+    Change, Engine, EngineOptions, GenesysSink, JournalStore, Operation, Outcome, RetryRules,
+    SourceBinding, SourceRules, contact_id,
 };
 use dialsync_emulator::{EmulatorConfig, RunningEmulator};
 use dialsync_pg::{PgJournal, PgSettings, connect, migrate};
 
-use super::support::{DNC, LIST, at, client, emulator, fixtures, pg_database};
+use super::support::{DNC, LIST, client, emulator, fixtures, pg_database, upsert};
 
 fn options() -> EngineOptions {
     EngineOptions {
@@ -48,22 +48,6 @@ async fn worker(url: &str, emu: &RunningEmulator, lease: Duration) -> (Engine, P
     };
     let engine = Engine::with_store(Arc::new(journal.clone()), vec![binding], options());
     (engine, journal)
-}
-
-fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
-    Change {
-        external_id: id.into(),
-        source_id: format!("sys-{id}"),
-        source_updated_at: at(secs),
-        operation: Operation::Upsert,
-        partial: false,
-        columns: BTreeMap::from([("name".to_string(), name.to_string())]),
-        phones: vec![Phone {
-            column: "phone".into(),
-            number: phone.into(),
-        }],
-        callable: None,
-    }
 }
 
 /// (data, callable) per contact id.

@@ -13,7 +13,7 @@ use super::support::*;
 use dialsync::config::DeleteMode;
 use dialsync::sync::{
     Change, ChangeState, ContactSink, ContactWrite, Engine, EngineOptions, GenesysSink,
-    JournalOptions, ListShape, Operation, Outcome, Phone, RetryRules, Row, SinkError, contact_id,
+    JournalOptions, ListShape, Operation, Outcome, RetryRules, Row, SinkError, contact_id,
 };
 use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator, StateDump};
 use dialsync_genesys::{GenesysClient, RetryPolicy};
@@ -67,19 +67,11 @@ fn options(max_attempts: u32) -> EngineOptions {
     }
 }
 
+/// [`support::upsert`] with consent stated (`callable: some(true)`).
 fn upsert(id: &str, secs: i64, name: &str, phone: &str) -> Change {
     Change {
-        external_id: id.into(),
-        source_id: format!("sys-{id}"),
-        source_updated_at: at(secs),
-        operation: Operation::Upsert,
-        partial: false,
-        columns: BTreeMap::from([("name".to_string(), name.to_string())]),
-        phones: vec![Phone {
-            column: "phone".into(),
-            number: phone.into(),
-        }],
         callable: Some(true),
+        ..super::support::upsert(id, secs, name, phone)
     }
 }
 
