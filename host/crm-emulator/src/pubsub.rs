@@ -154,6 +154,9 @@ pub struct PubSubFaults {
     pub overflow_next: u32,
     /// Every `Subscribe` stream ends with `UNAVAILABLE` after sending this many events.
     pub drop_stream_after: Option<u32>,
+    /// The next this-many events are published with a truncated payload that does not
+    /// decode against the schema (a subscriber must recover their changes some other way).
+    pub corrupt_next: u32,
 }
 
 /// One stored event.
@@ -462,8 +465,12 @@ impl ChangeEvents {
             };
             values.push((f.name.clone(), v));
         }
-        let payload = apache_avro::to_avro_datum(&self.schema, Avro::Record(values))
+        let mut payload = apache_avro::to_avro_datum(&self.schema, Avro::Record(values))
             .unwrap_or_else(|e| unreachable!("events are built to the schema: {e}"));
+        if bus.faults.corrupt_next > 0 {
+            bus.faults.corrupt_next -= 1;
+            payload.truncate(payload.len() / 2);
+        }
         let replay_id = bus.next_replay;
         bus.next_replay += 1;
         bus.events.push(Stored {

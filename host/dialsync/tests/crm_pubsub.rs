@@ -375,6 +375,66 @@ fn assert_genesys_equals_salesforce(
     assert_eq!(contacts.len(), live, "no extra contacts in Genesys");
 }
 
+/// An event that does not decode (its Avro payload cut short) is not skipped: the
+/// subscriber re-reads the object's records changed since the events before it, before
+/// its checkpoint moves past it, so the renames those events carried reach Genesys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_events_are_recovered_by_re_reading_the_records() {
+    set_env();
+    let cfg = SalesforceConfig {
+        client_secret: SN_PASSWORD.into(),
+        ..SalesforceConfig::default()
+    };
+    let sf = SalesforceEmulator::new(cfg.clone())
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let crm = sf.emulator.clone();
+    let genesys = start_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &genesys.base_url(),
+        &source_toml(&sf, &cfg.client_id),
+    );
+    let journal = dir.path().join("journal.db");
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut ids = Vec::new();
+    let mut clock = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    // 300 creates, then three renames whose events are corrupted, then more changes.
+    changes(&crm, &mut rng, &mut ids, &mut clock, 300);
+    crm.set_pubsub_faults(PubSubFaults {
+        corrupt_next: 3,
+        ..PubSubFaults::default()
+    });
+    for (i, id) in ids[10..13].iter().enumerate() {
+        clock += chrono::Duration::milliseconds(3);
+        crm.upsert(
+            "Contact",
+            fields(json!({"Id": id, "LastName": format!("Lost{i}")})),
+            Some(clock),
+        );
+    }
+    changes(&crm, &mut rng, &mut ids, &mut clock, 100);
+
+    let (state, workers) = boot(&config_path, &dir.path().join("home")).await;
+    create_lists(&genesys, &state);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(state.clone(), SOURCE, stopped));
+    wait_checkpoint(&journal, crm.published_events() as u64).await;
+    stop.send(true).unwrap();
+    let p: Progress = task.await.unwrap().unwrap();
+    wait_idle(&state).await;
+    workers.shutdown().await.unwrap();
+
+    assert_eq!(p.undecodable, 3, "{p:?}");
+    assert!(p.resyncs >= 1, "the records were re-read: {p:?}");
+    assert_eq!(p.counts.failed + p.counts.rejected, 0, "{p:?}");
+    assert_genesys_equals_salesforce(&genesys, &crm, &|id| history(&journal, id));
+}
+
 /// Two workers with the same `[sources.X.subscribe]` on one PostgreSQL store: one holds
 /// the subscriber lock and subscribes, the other waits; when the active one is aborted
 /// in the middle of the stream (its lock's connection closes), the other takes over from

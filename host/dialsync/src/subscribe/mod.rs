@@ -14,8 +14,9 @@
 //!    schema id) and its bitmaps decoded against it ([`bitmap`], [`event`]), so an
 //!    UPDATE carries only its changed fields and nulls in unchanged fields are not read
 //!    as "cleared". `GAP_*`, `UNDELETE` and diff-encoded UPDATEs are re-fetched through
-//!    the REST API, a `GAP_OVERFLOW` re-reads the object's recent changes
-//!    ([`refetch`], rate-limited per org). Everything goes through the source's plugin
+//!    the REST API; a `GAP_OVERFLOW`, and an event that does not decode, re-read the
+//!    object's records changed since the events before it ([`refetch`], rate-limited
+//!    per org), so no change is skipped. Everything goes through the source's plugin
 //!    into the journal by [`crate::pull::ingest`].
 //! 4. Only then are the batch's last replay id and its event keys checkpointed
 //!    ([`replay`]); events whose `transactionKey/sequenceNumber` was checkpointed before
@@ -186,11 +187,12 @@ pub struct Progress {
     pub received: u64,
     /// Events dropped as already handled.
     pub duplicates: u64,
-    /// Events that could not be decoded (logged with replay id and reason).
+    /// Events that could not be decoded (logged with replay id and reason; the records
+    /// they may have changed are re-read).
     pub undecodable: u64,
     /// Records re-fetched through REST for GAP / UNDELETE / diff events.
     pub refetched: u64,
-    /// `GAP_OVERFLOW` re-reads.
+    /// Re-reads of the object's recent changes (`GAP_OVERFLOW`, undecodable events).
     pub resyncs: u64,
     /// Events not handed on because a re-fetch already read a newer state of their
     /// records.
@@ -213,6 +215,9 @@ struct Runner<'a> {
     /// state and is not handed on (an older partial change after a full re-read would
     /// only be stale, or refused after a delete). Entries go once the stream passes them.
     covered: std::collections::HashMap<String, i64>,
+    /// The newest commit time of the events decoded so far (bounds what an undecodable
+    /// event after them can have changed).
+    newest_commit_ms: Option<i64>,
     /// The right to subscribe (PostgreSQL: held by one worker at a time).
     lock: Option<SubscriberLock>,
 }
@@ -245,6 +250,7 @@ pub async fn run(
         progress: Progress::default(),
         refresh: false,
         covered: Default::default(),
+        newest_commit_ms: None,
         lock: None,
     };
     let (min, max) = (
@@ -468,10 +474,15 @@ impl Runner<'_> {
             .map(|e| e.replay_id.clone())
             .unwrap_or_default();
         let mut decoded: Vec<Decoded> = Vec::with_capacity(resp.events.len());
+        // An undecodable event's changes are not lost: the object's records modified
+        // since the events before it are re-read (as for a GAP_OVERFLOW) before the
+        // checkpoint moves past it.
+        let mut reread_from: Option<i64> = None;
         for ev in resp.events {
             self.progress.received += 1;
             let Some(pe) = ev.event else {
-                self.undecodable(&ev.replay_id, "the ConsumerEvent has no event");
+                let from = self.undecodable(&ev.replay_id, "the ConsumerEvent has no event");
+                reread_from = Some(reread_from.map_or(from, |f| f.min(from)));
                 continue;
             };
             if self.schemas.get(&pe.schema_id).is_none() {
@@ -492,8 +503,14 @@ impl Runner<'_> {
                     message: "missing from the cache".into(),
                 })?;
             match event::decode(topic, &pe.schema_id, schema, &ev.replay_id, &pe.payload) {
-                Ok(d) => decoded.push(d),
-                Err(e) => self.undecodable(&ev.replay_id, &e.to_string()),
+                Ok(d) => {
+                    self.newest_commit_ms = self.newest_commit_ms.max(Some(d.commit_ms));
+                    decoded.push(d);
+                }
+                Err(e) => {
+                    let from = self.undecodable(&ev.replay_id, &e.to_string());
+                    reread_from = Some(reread_from.map_or(from, |f| f.min(from)));
+                }
             }
         }
         // Dedup: against the checkpointed keys and within the batch.
@@ -550,7 +567,7 @@ impl Runner<'_> {
                     records.extend(fetched);
                 }
                 Action::Resync if d.entity == object => {
-                    self.resync(d.commit_ms).await?;
+                    self.resync(d.commit_ms, "GAP_OVERFLOW").await?;
                 }
                 _ => {
                     tracing::info!(source, entity = %d.entity, change_type = %d.change_type, "a change event for another object was skipped")
@@ -559,6 +576,9 @@ impl Runner<'_> {
         }
         let counts = ingest(self.state, self.src, &records).await?;
         self.progress.counts += counts;
+        if let Some(from) = reread_from {
+            self.resync(from, "an undecodable event").await?;
+        }
         metrics::counter!("dialsync_pubsub_events_total", "source" => source.clone())
             .increment(decoded.len() as u64);
         self.check_lock(topic)?;
@@ -575,9 +595,9 @@ impl Runner<'_> {
             .unwrap_or_else(|| self.sub.config.base_url.clone()))
     }
 
-    /// `GAP_OVERFLOW`: re-reads the object's records modified since the overflow's
-    /// commit time minus `overflow_lookback_secs`, page by page through the plugin.
-    async fn resync(&mut self, commit_ms: i64) -> Result<(), SubscribeError> {
+    /// `GAP_OVERFLOW` (or an undecodable event): re-reads the object's records modified
+    /// since `commit_ms` minus `overflow_lookback_secs`, page by page through the plugin.
+    async fn resync(&mut self, commit_ms: i64, why: &str) -> Result<(), SubscribeError> {
         let from_ms = commit_ms - (self.sub.config.overflow_lookback_secs as i64) * 1000;
         let from = chrono::DateTime::from_timestamp_millis(from_ms)
             .unwrap_or_default()
@@ -597,7 +617,8 @@ impl Runner<'_> {
             source = self.name(),
             from,
             read,
-            "GAP_OVERFLOW: re-read the object's recent changes"
+            why,
+            "re-read the object's recent changes"
         );
         self.progress.resyncs += 1;
         self.progress.refetched += read as u64;
@@ -605,16 +626,22 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn undecodable(&mut self, replay_id: &[u8], reason: &str) {
+    /// Counts and reports an event that does not decode; returns the commit time to
+    /// re-read the object's records from so its changes are not lost: the newest commit
+    /// time decoded before it, or the beginning (a full re-read) when none is known yet.
+    fn undecodable(&mut self, replay_id: &[u8], reason: &str) -> i64 {
         self.progress.undecodable += 1;
+        let from = self.newest_commit_ms.unwrap_or(0);
         tracing::error!(
             source = self.name(),
             replay_id = %event::replay_hex(replay_id),
             reason,
-            "a Pub/Sub event could not be decoded; it is skipped"
+            reread_from_ms = from,
+            "a Pub/Sub event could not be decoded; the records it may have changed are re-read"
         );
         metrics::counter!("dialsync_pubsub_undecodable_total", "source" => self.name().to_owned())
             .increment(1);
+        from
     }
 }
 
