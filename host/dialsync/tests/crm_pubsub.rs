@@ -186,6 +186,42 @@ fn changes(
     }
 }
 
+/// Both emulators running and a `dialsync.toml` (SQLite journal) subscribing to the
+/// Salesforce one's Contact changes.
+struct Rig {
+    sf: RunningSalesforce,
+    crm: SalesforceEmulator,
+    genesys: dialsync_emulator::RunningEmulator,
+    dir: tempfile::TempDir,
+    config_path: std::path::PathBuf,
+}
+
+async fn rig() -> Rig {
+    let cfg = SalesforceConfig {
+        client_secret: SN_PASSWORD.into(),
+        ..SalesforceConfig::default()
+    };
+    let sf = SalesforceEmulator::new(cfg.clone())
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let crm = sf.emulator.clone();
+    let genesys = start_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &genesys.base_url(),
+        &source_toml(&sf, &cfg.client_id),
+    );
+    Rig {
+        sf,
+        crm,
+        genesys,
+        dir,
+        config_path,
+    }
+}
+
 /// The journal's changes of the contact with Salesforce `id` (for failure messages).
 fn history(journal: &Path, id: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(journal).unwrap();
@@ -222,22 +258,13 @@ async fn five_thousand_changes_over_pubsub_with_gaps_overflow_drops_and_a_restar
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cfg = SalesforceConfig {
-        client_secret: SN_PASSWORD.into(),
-        ..SalesforceConfig::default()
-    };
-    let sf = SalesforceEmulator::new(cfg.clone())
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let crm = sf.emulator.clone();
-    let genesys = start_emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(
-        dir.path(),
-        &genesys.base_url(),
-        &source_toml(&sf, &cfg.client_id),
-    );
+    let Rig {
+        sf,
+        crm,
+        genesys,
+        dir,
+        config_path,
+    } = rig().await;
     let journal = dir.path().join("journal.db");
     let home = dir.path().join("home");
 
@@ -381,22 +408,13 @@ fn assert_genesys_equals_salesforce(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undecodable_events_are_recovered_by_re_reading_the_records() {
     set_env();
-    let cfg = SalesforceConfig {
-        client_secret: SN_PASSWORD.into(),
-        ..SalesforceConfig::default()
-    };
-    let sf = SalesforceEmulator::new(cfg.clone())
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let crm = sf.emulator.clone();
-    let genesys = start_emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(
-        dir.path(),
-        &genesys.base_url(),
-        &source_toml(&sf, &cfg.client_id),
-    );
+    let Rig {
+        sf: _sf,
+        crm,
+        genesys,
+        dir,
+        config_path,
+    } = rig().await;
     let journal = dir.path().join("journal.db");
     let mut rng = SmallRng::seed_from_u64(7);
     let mut ids = Vec::new();
@@ -449,22 +467,13 @@ async fn two_workers_share_one_pubsub_subscription_on_postgres() {
     let pool = dialsync_pg::connect(&dialsync_pg::PgSettings::new(url.clone())).unwrap();
     dialsync_pg::migrate(&pool).await.unwrap();
     let store = ReplayStore::postgres(pool.clone());
-    let cfg = SalesforceConfig {
-        client_secret: SN_PASSWORD.into(),
-        ..SalesforceConfig::default()
-    };
-    let sf = SalesforceEmulator::new(cfg.clone())
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let crm = sf.emulator.clone();
-    let genesys = start_emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(
-        dir.path(),
-        &genesys.base_url(),
-        &source_toml(&sf, &cfg.client_id),
-    );
+    let Rig {
+        sf,
+        crm,
+        genesys,
+        dir,
+        config_path,
+    } = rig().await;
     let text = std::fs::read_to_string(&config_path).unwrap();
     assert!(text.contains("path = \"journal.db\""));
     std::fs::write(
