@@ -19,7 +19,10 @@
 //!
 //! Bounded: 2000 requests per run, each run capped at 10 s.
 //!
-//! Run: `cargo bench -p dialsync --bench webhooks` (release).
+//! Run: `cargo bench -p dialsync --bench webhooks` (release). For profiling one
+//! configuration, `DS_BENCH_RUNS=on:8` keeps only the listed `mode:senders` runs,
+//! `DS_BENCH_REQUESTS=N` changes the requests per run (at most 100,000) and
+//! `DS_BENCH_SKIP_SIZE=1` skips the journal-size measurement.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +49,8 @@ const SN_TOKEN: &str = "sn-bench-token-1";
 const LIST: &str = "list-sn";
 const SOURCE: &str = "servicenow";
 const REQUESTS_PER_RUN: u64 = 2_000;
+/// Most requests per run `DS_BENCH_REQUESTS` may ask for (keeps every run bounded).
+const MAX_REQUESTS_PER_RUN: u64 = 100_000;
 const RUN_CAP: Duration = Duration::from_secs(10);
 const SENDERS: [usize; 3] = [1, 8, 32];
 const SIZE_LIST: &str = "list-size";
@@ -134,7 +139,13 @@ struct RunResult {
 
 /// One bounded run: `senders` tasks share a counter of `REQUESTS_PER_RUN` requests and
 /// stop early at `RUN_CAP`. `next_id` keeps `sys_id`s distinct across runs.
-async fn run(url: &str, group_commit: bool, senders: usize, next_id: &Arc<AtomicU64>) -> RunResult {
+async fn run(
+    url: &str,
+    group_commit: bool,
+    senders: usize,
+    requests: u64,
+    next_id: &Arc<AtomicU64>,
+) -> RunResult {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(senders)
@@ -155,7 +166,7 @@ async fn run(url: &str, group_commit: bool, senders: usize, next_id: &Arc<Atomic
             let mut latencies = Vec::new();
             let mut refused = 0u64;
             while Instant::now() < deadline
-                && issued.fetch_add(1, Ordering::Relaxed) < REQUESTS_PER_RUN
+                && issued.fetch_add(1, Ordering::Relaxed) < requests
             {
                 let n = next_id.fetch_add(1, Ordering::Relaxed);
                 let body = serde_json::to_vec(&sn_record(n)).expect("record serialises");
@@ -215,7 +226,23 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
 }
 
+/// The runs `DS_BENCH_RUNS` selects (`on:8,off:1`; all when unset).
+fn selected(group_commit: bool, senders: usize) -> bool {
+    match std::env::var("DS_BENCH_RUNS") {
+        Ok(list) => list.split(',').any(|item| {
+            let mode = if group_commit { "on" } else { "off" };
+            item.trim() == format!("{mode}:{senders}")
+        }),
+        Err(_) => true,
+    }
+}
+
 fn main() {
+    let requests = std::env::var("DS_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(REQUESTS_PER_RUN)
+        .clamp(1, MAX_REQUESTS_PER_RUN);
     // SAFETY: set before the runtime (and any other thread) starts.
     unsafe {
         std::env::set_var(GENESYS_SECRET_ENV, GENESYS_SECRET);
@@ -262,7 +289,9 @@ fn main() {
                 let _ = stopped.await;
             }));
             for senders in SENDERS {
-                results.push(run(&url, group_commit, senders, &next_id).await);
+                if selected(group_commit, senders) {
+                    results.push(run(&url, group_commit, senders, requests, &next_id).await);
+                }
             }
             journal_rows += rusqlite::Connection::open(dir.path().join("journal.db"))
                 .expect("open journal")
@@ -278,7 +307,7 @@ fn main() {
         println!();
         println!(
             "dialsync serve webhook ingress ({} build), ServiceNow bearer, durable SQLite journal \
-             (WAL, synchronous=FULL), loopback, emulator as Genesys, {REQUESTS_PER_RUN} \
+             (WAL, synchronous=FULL), loopback, emulator as Genesys, {requests} \
              requests/run, cap {}s/run",
             if cfg!(debug_assertions) {
                 "debug"
@@ -319,7 +348,9 @@ fn main() {
             "every 202 must be backed by its journal row"
         );
 
-        journal_size(&emulator).await;
+        if std::env::var_os("DS_BENCH_SKIP_SIZE").is_none() {
+            journal_size(&emulator).await;
+        }
         emulator.shutdown().await;
     });
 }
