@@ -91,6 +91,12 @@ pub struct EngineOptions {
     pub shape_ttl: Duration,
     /// How often idle workers look for work queued by other processes.
     pub idle_poll: Duration,
+    /// Shortest time between the starts of two background rounds that did not fill
+    /// `keys_per_round`: under a steady stream of accepts each round (two journal
+    /// transactions and the Genesys calls) then carries the changes of this whole window
+    /// instead of a handful, and webhook accepts wait behind far fewer worker commits. A
+    /// full round is followed at once; an idle worker starts at once on new work.
+    pub round_interval: Duration,
     /// Finished changes and webhook delivery ids older than this are pruned by the workers.
     pub retention: Duration,
     /// Concurrent accepts share one transaction (one fsync); off, each accept commits
@@ -112,6 +118,7 @@ impl Default for EngineOptions {
             journal: JournalOptions::default(),
             shape_ttl: Duration::from_secs(300),
             idle_poll: Duration::from_secs(1),
+            round_interval: Duration::from_millis(50),
             retention: Duration::from_secs(7 * 24 * 3600),
             group_commit: true,
         }
@@ -520,7 +527,21 @@ impl Engine {
         let task = tokio::spawn(async move {
             // Retention runs when the workers start and then about once an hour.
             let mut next_prune = tokio::time::Instant::now();
+            let mut last_round: Option<tokio::time::Instant> = None;
             loop {
+                if let Some(started) = last_round {
+                    let due = started + engine.inner.options.round_interval;
+                    tokio::select! {
+                        biased;
+                        _ = stop2.notified() => {
+                            if let Err(e) = engine.inner.store.release().await {
+                                tracing::warn!(error = %e, "could not release claims; they expire with their lease");
+                            }
+                            return Ok(());
+                        }
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
                 if tokio::time::Instant::now() >= next_prune {
                     next_prune += Duration::from_secs(3600);
                     if let Err(e) = engine.prune().await {
@@ -535,7 +556,11 @@ impl Engine {
                 // Idle workers look again every `idle_poll`: another process (an import
                 // that died, a CLI replay) may have queued work for these lists.
                 let idle = engine.inner.options.idle_poll;
-                let wait = match engine.work_round().await {
+                let started = tokio::time::Instant::now();
+                let round = engine.work_round().await;
+                // Only a round that found work paces the next one.
+                last_round = matches!(round, Ok((n, _)) if n > 0).then_some(started);
+                let wait = match round.map(|(_, next)| next) {
                     Ok(Some(at)) => Duration::from_millis(
                         (at - engine.now_ms()).clamp(1, idle.as_millis().max(1) as i64) as u64,
                     ),
@@ -572,11 +597,20 @@ impl Engine {
         Workers { stop, task }
     }
 
-    /// Runs rounds until nothing is ready, then says when the next parked work is due.
-    async fn work_round(&self) -> Result<Option<i64>, EngineError> {
-        while self.run_once().await? > 0 {}
+    /// Runs rounds while they come back full (a backlog), then says how many keys they
+    /// took and when the next parked work is due.
+    async fn work_round(&self) -> Result<(usize, Option<i64>), EngineError> {
+        let full = self.inner.options.keys_per_round.max(1);
+        let mut taken = 0;
+        loop {
+            let n = self.run_once().await?;
+            taken += n;
+            if n < full {
+                break;
+            }
+        }
         let lists = self.inner.lists.clone();
-        Ok(self.inner.store.next_ready_at(lists).await?)
+        Ok((taken, self.inner.store.next_ready_at(lists).await?))
     }
 
     /// Prunes finished changes and webhook delivery ids older than the retention window;

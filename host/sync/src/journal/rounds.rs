@@ -1,0 +1,662 @@
+//! A worker round's journal statements — claim, renew, release, finish — set-based: a
+//! claim is one `UPDATE … RETURNING` over every ready key plus one read of their contact
+//! states, and a finish is one statement per kind of write (outcomes, parks, contact
+//! upserts, leftovers) whatever the number of keys. One statement per change (a load, an
+//! UPDATE and a state read per key; an ownership check, an UPDATE per change and two
+//! upserts per key) was the worker's biggest share of CPU in the `webhooks` bench, and it
+//! held the journal's one write lock — and so every webhook's accept — for the whole loop.
+//!
+//! A round's keys and rows reach SQLite as one JSON array bound as a parameter and read
+//! with `json_each` (SQLite's JSON functions are built in; `rusqlite`'s `array` module
+//! binds only one column, and a temp table would cost a create and a drop per round).
+//!
+//! Durability: claims, renewals and releases are leases, not data — losing one in a power
+//! cut leaves the change pending (or claimed until its lease expires), and whoever claims
+//! it next sends it again, which is safe (writes are idempotent by contact id). So those
+//! transactions commit without their own fsync (`synchronous=NORMAL` for that commit;
+//! WAL frames are appended in order and every later `FULL` commit — each accept and each
+//! finish — fsyncs the log up to and including them). Finishes stay `FULL`.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+
+use super::{
+    ClaimedKey, Journal, JournalError, KeyResult, NewState, Seen, StoredChange, exec_cached,
+    from_micros, micros,
+};
+use crate::change::{Compliance, Outcome};
+
+/// Claims every pending or expired-claimed change of up to `?2` ready keys of the lists in
+/// `?3` for owner `?4` until `?5`, returning the claimed rows. The key choice is the
+/// same as a `SELECT … GROUP BY … LIMIT` followed by one UPDATE per key, in one statement.
+const CLAIM: &str = "
+WITH ready AS (
+    SELECT list_id, external_id FROM changes
+    WHERE state IN ('pending', 'claimed')
+      AND list_id IN (SELECT value FROM json_each(?3))
+    GROUP BY list_id, external_id
+    HAVING SUM(state = 'claimed' AND COALESCE(claim_expires_at, 0) > ?1) = 0
+       AND (MAX(next_attempt_at) <= ?1
+            OR MIN(CASE WHEN priority = 0 THEN next_attempt_at END) <= ?1)
+    ORDER BY MIN(priority), MIN(seq)
+    LIMIT ?2)
+UPDATE changes SET state = 'claimed', claim_owner = ?4, claim_expires_at = ?5
+WHERE state IN ('pending', 'claimed')
+  AND (list_id, external_id) IN (SELECT list_id, external_id FROM ready)
+RETURNING seq, list_id, external_id, source, payload, attempts, priority, source_updated_at";
+
+/// The contact states of the keys in `?1` (`[[list, externalId], …]`).
+const STATES: &str = "
+SELECT c.list_id, c.external_id, c.applied_updated_at, c.content_hash, c.row,
+       c.seen_updated_at, c.removed, c.do_not_call, c.do_not_call_at, c.consent_statement,
+       c.consent_restored_at
+FROM json_each(?1) AS k
+JOIN contacts AS c ON c.list_id = k.value ->> 0 AND c.external_id = k.value ->> 1";
+
+/// Finished changes `?1` (`[[seq, outcome, error], …]`) still claimed by `?3`.
+const FINISH_CHANGES: &str = "
+UPDATE changes SET state = 'done', outcome = k.value ->> 1, error = k.value ->> 2,
+    finished_at = ?2, claim_owner = NULL, claim_expires_at = NULL
+FROM json_each(?1) AS k
+WHERE changes.seq = k.value ->> 0 AND changes.claim_owner = ?3";
+
+/// Parked changes `?1` (`[[seq, next_attempt_at, error], …]`) still claimed by `?2`.
+const PARK_CHANGES: &str = "
+UPDATE changes SET state = 'pending', attempts = attempts + 1,
+    next_attempt_at = k.value ->> 1, error = k.value ->> 2, claim_owner = NULL,
+    claim_expires_at = NULL
+FROM json_each(?1) AS k
+WHERE changes.seq = k.value ->> 0 AND changes.claim_owner = ?2";
+
+/// What finished changes taught (`[[list, externalId, source, contact_id, seen µs,
+/// removed, do_not_call, do_not_call_at µs, consent_statement, consent_restored_at µs],
+/// …]`), for keys whose deleted state is known: `removed` is overwritten.
+const SEEN_REMOVED_KNOWN: &str = "
+INSERT INTO contacts (list_id, external_id, source, contact_id, seen_updated_at, removed,
+    do_not_call, do_not_call_at, consent_statement, consent_restored_at, updated_at)
+SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2, k.value ->> 3, k.value ->> 4,
+       k.value ->> 5, k.value ->> 6, k.value ->> 7, k.value ->> 8, k.value ->> 9, ?2
+FROM json_each(?1) AS k WHERE true
+ON CONFLICT (list_id, external_id) DO UPDATE SET
+    source = excluded.source,
+    seen_updated_at = MAX(COALESCE(seen_updated_at, excluded.seen_updated_at),
+                          excluded.seen_updated_at),
+    removed = excluded.removed,
+    do_not_call = excluded.do_not_call,
+    do_not_call_at = excluded.do_not_call_at,
+    consent_statement = excluded.consent_statement,
+    consent_restored_at = excluded.consent_restored_at,
+    updated_at = excluded.updated_at";
+
+/// As [`SEEN_REMOVED_KNOWN`] for keys whose deleted state is unknown: a new contact is
+/// not removed, an existing one keeps its `removed`.
+const SEEN_REMOVED_UNKNOWN: &str = "
+INSERT INTO contacts (list_id, external_id, source, contact_id, seen_updated_at, removed,
+    do_not_call, do_not_call_at, consent_statement, consent_restored_at, updated_at)
+SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2, k.value ->> 3, k.value ->> 4,
+       0, k.value ->> 6, k.value ->> 7, k.value ->> 8, k.value ->> 9, ?2
+FROM json_each(?1) AS k WHERE true
+ON CONFLICT (list_id, external_id) DO UPDATE SET
+    source = excluded.source,
+    seen_updated_at = MAX(COALESCE(seen_updated_at, excluded.seen_updated_at),
+                          excluded.seen_updated_at),
+    do_not_call = excluded.do_not_call,
+    do_not_call_at = excluded.do_not_call_at,
+    consent_statement = excluded.consent_statement,
+    consent_restored_at = excluded.consent_restored_at,
+    updated_at = excluded.updated_at";
+
+/// Applied contact states (`[[list, externalId, source, contact_id, updated µs, hash,
+/// row JSON, removed, seq], …]`); `?3` is the `applied` outcome.
+const APPLIED: &str = "
+INSERT INTO contacts (list_id, external_id, source, contact_id, applied_updated_at,
+    content_hash, row, removed, last_outcome, last_seq, updated_at)
+SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2, k.value ->> 3, k.value ->> 4,
+       k.value ->> 5, k.value ->> 6, k.value ->> 7, ?3, k.value ->> 8, ?2
+FROM json_each(?1) AS k WHERE true
+ON CONFLICT (list_id, external_id) DO UPDATE SET
+    source = excluded.source, contact_id = excluded.contact_id,
+    applied_updated_at = MAX(COALESCE(applied_updated_at, excluded.applied_updated_at),
+                             excluded.applied_updated_at),
+    content_hash = excluded.content_hash, row = excluded.row,
+    removed = excluded.removed, last_outcome = excluded.last_outcome,
+    last_seq = excluded.last_seq, updated_at = excluded.updated_at";
+
+/// The newest finished change of keys with nothing applied (`[[list, externalId,
+/// outcome, seq], …]`).
+const LAST_OUTCOME: &str = "
+UPDATE contacts SET last_outcome = k.value ->> 2, last_seq = k.value ->> 3, updated_at = ?2
+FROM json_each(?1) AS k
+WHERE contacts.list_id = k.value ->> 0 AND contacts.external_id = k.value ->> 1";
+
+/// Whatever of the keys `?2` (`[[list, externalId], …]`) `?1` still claims goes back to
+/// pending (a result that named only some of a key's changes).
+const RELEASE_LEFTOVERS: &str = "
+UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
+WHERE state = 'claimed' AND claim_owner = ?1
+  AND (list_id, external_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))";
+
+/// (list, externalId).
+type Key = (String, String);
+
+/// A row of [`SEEN_REMOVED_KNOWN`] / [`SEEN_REMOVED_UNKNOWN`].
+type SeenRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    String,
+    i64,
+    Option<bool>,
+    bool,
+    Option<i64>,
+    Option<bool>,
+    Option<i64>,
+);
+
+/// A row of [`APPLIED`].
+type AppliedRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    &'a str,
+    Option<String>,
+    bool,
+    i64,
+);
+
+/// A claimed row and the sort keys its key's order and its place in the key come from.
+struct ClaimedRow {
+    change: StoredChange,
+    list_id: String,
+    external_id: String,
+    priority: i64,
+    source_updated_at: i64,
+}
+
+impl Journal {
+    /// Claims up to `max_keys` ready keys of the given contact lists (do-not-call first,
+    /// then oldest), with all their pending changes, under a lease owned by this journal.
+    /// A key is ready when none of its changes is under a live lease and either nothing is
+    /// waiting for a retry time still in the future or a do-not-call change is due (the
+    /// do-not-call lane never waits behind a parked ordinary change). Changes under an
+    /// expired lease (their owner crashed) are taken over.
+    pub fn claim_ready(
+        &mut self,
+        now_ms: i64,
+        max_keys: usize,
+        lists: &[String],
+    ) -> Result<Vec<ClaimedKey>, JournalError> {
+        let lists_json = serde_json::to_string(lists).expect("strings serialise");
+        let expires = now_ms + self.lease_ms;
+        let owner = self.owner.clone();
+        lease_transaction(&mut self.conn, |tx| {
+            let rows = {
+                let mut stmt = tx.prepare_cached(CLAIM)?;
+                stmt.query_map(
+                    params![now_ms, max_keys as i64, lists_json, owner, expires],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, u32>(5)?,
+                            r.get::<_, i64>(6)?,
+                            r.get::<_, i64>(7)?,
+                        ))
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?
+            };
+            let rows = rows
+                .into_iter()
+                .map(
+                    |(seq, list_id, external_id, source, payload, attempts, priority, at)| {
+                        let change = serde_json::from_str(&payload).map_err(|source| {
+                            JournalError::Corrupt {
+                                what: "changes.payload",
+                                source,
+                            }
+                        })?;
+                        Ok(ClaimedRow {
+                            change: StoredChange {
+                                seq,
+                                source,
+                                change,
+                                attempts,
+                            },
+                            list_id,
+                            external_id,
+                            priority,
+                            source_updated_at: at,
+                        })
+                    },
+                )
+                .collect::<Result<Vec<_>, JournalError>>()?;
+            let mut keys = group_by_key(rows);
+            let keys_json = keys_json(keys.iter().map(|k| (&k.list_id, &k.external_id)));
+            let mut states = load_states(tx, &keys_json)?;
+            for key in &mut keys {
+                if let Some(state) = states.remove(&(key.list_id.clone(), key.external_id.clone()))
+                {
+                    key.state = state;
+                }
+            }
+            Ok(keys)
+        })
+    }
+
+    /// Extends every lease this journal holds (called while a round is in progress).
+    pub fn renew(&mut self, now_ms: i64) -> Result<(), JournalError> {
+        let (owner, expires) = (self.owner.clone(), now_ms + self.lease_ms);
+        lease_transaction(&mut self.conn, |tx| {
+            exec_cached(
+                tx,
+                "UPDATE changes SET claim_expires_at = ?2 WHERE state = 'claimed' AND claim_owner = ?1",
+                params![owner, expires],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Returns every claim this journal holds to pending (a failed round).
+    pub fn release(&mut self) -> Result<(), JournalError> {
+        let owner = self.owner.clone();
+        lease_transaction(&mut self.conn, |tx| {
+            exec_cached(
+                tx,
+                "UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
+                 WHERE state = 'claimed' AND claim_owner = ?1",
+                params![owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Writes back the results of processing claimed keys, in one durable transaction. Only
+    /// changes still claimed by this journal are written (a key whose lease was taken over
+    /// is left to its new owner); returns how many results were written.
+    ///
+    /// A key may have several results (its stale changes finished, its ordinary and its
+    /// do-not-call lanes parked): they are written in phases — every key's first result,
+    /// then every second one — so each key's results land in the order given, exactly as
+    /// if they were written one after another, while each phase is a few statements.
+    pub fn finish(
+        &mut self,
+        results: &[(String, String, KeyResult)],
+        now_ms: i64,
+    ) -> Result<usize, JournalError> {
+        let owner = self.owner.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut written = 0;
+        for phase in phases(results) {
+            written += finish_phase(&tx, &owner, &phase, now_ms)?;
+        }
+        let all_keys = keys_json(results.iter().map(|(l, e, _)| (l, e)));
+        exec_cached(&tx, RELEASE_LEFTOVERS, params![owner, all_keys])?;
+        tx.commit()?;
+        Ok(written)
+    }
+}
+
+/// Runs `f` in an immediate transaction committed without an fsync of its own (see the
+/// module docs: only for leases), then puts the connection back to `synchronous=FULL`.
+/// Setting the flag does no I/O; it is restored whether or not `f` succeeded.
+fn lease_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, JournalError>,
+) -> Result<T, JournalError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = (|| -> Result<T, JournalError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    })();
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let value = out?;
+    restored?;
+    Ok(value)
+}
+
+/// Groups claimed rows into keys — do-not-call first, then by the oldest seq — each with
+/// its changes in (source updated-at, seq) order.
+fn group_by_key(rows: Vec<ClaimedRow>) -> Vec<ClaimedKey> {
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    // (min priority, min seq, key, rows)
+    let mut groups: Vec<(i64, i64, ClaimedKey, Vec<(i64, i64)>)> = Vec::new();
+    for row in rows {
+        let key = (row.list_id, row.external_id);
+        let at = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((
+                i64::MAX,
+                i64::MAX,
+                ClaimedKey {
+                    list_id: key.0.clone(),
+                    external_id: key.1.clone(),
+                    changes: Vec::new(),
+                    state: Default::default(),
+                },
+                Vec::new(),
+            ));
+            groups.len() - 1
+        });
+        let group = &mut groups[at];
+        group.0 = group.0.min(row.priority);
+        group.1 = group.1.min(row.change.seq);
+        group.3.push((row.source_updated_at, row.change.seq));
+        group.2.changes.push(row.change);
+    }
+    groups.sort_by_key(|g| (g.0, g.1));
+    groups
+        .into_iter()
+        .map(|(_, _, mut key, order)| {
+            let mut paired: Vec<_> = order.into_iter().zip(key.changes).collect();
+            paired.sort_by_key(|(order, _)| *order);
+            key.changes = paired.into_iter().map(|(_, c)| c).collect();
+            key
+        })
+        .collect()
+}
+
+/// `[[list, externalId], …]`.
+fn keys_json<'a>(keys: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    serde_json::to_string(&keys.collect::<Vec<_>>()).expect("strings serialise")
+}
+
+/// The contact states of `keys_json`'s keys (keys without one are left out).
+fn load_states(
+    tx: &Transaction<'_>,
+    keys_json: &str,
+) -> Result<HashMap<Key, super::ContactState>, JournalError> {
+    let mut stmt = tx.prepare_cached(STATES)?;
+    let rows = stmt
+        .query_map(params![keys_json], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, bool>(6)?,
+                ),
+                Compliance {
+                    do_not_call: r.get(7)?,
+                    do_not_call_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+                    statement: r.get(9)?,
+                    restored_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+                },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(key, (at, hash, row, seen, removed), compliance)| {
+            let row = row
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(|source| JournalError::Corrupt {
+                    what: "contacts.row",
+                    source,
+                })?;
+            Ok((
+                key,
+                super::ContactState {
+                    updated_at: at.map(from_micros),
+                    seen_at: seen.map(from_micros),
+                    content_hash: hash,
+                    row,
+                    removed,
+                    compliance,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Splits results into phases in which each key appears at most once: a key's n-th result
+/// goes into phase n.
+fn phases(
+    results: &[(String, String, KeyResult)],
+) -> Vec<Vec<&(String, String, KeyResult)>> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut phases: Vec<Vec<&(String, String, KeyResult)>> = Vec::new();
+    for result in results {
+        let n = seen
+            .entry((result.0.as_str(), result.1.as_str()))
+            .or_insert(0);
+        if phases.len() <= *n {
+            phases.push(Vec::new());
+        }
+        phases[*n].push(result);
+        *n += 1;
+    }
+    phases
+}
+
+/// Writes one phase (each key at most once); returns how many results were written.
+fn finish_phase(
+    tx: &Transaction<'_>,
+    owner: &str,
+    phase: &[&(String, String, KeyResult)],
+    now_ms: i64,
+) -> Result<usize, JournalError> {
+    // Keys this journal still holds a claim on (a taken-over key is left alone).
+    let owned: HashSet<Key> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT list_id, external_id FROM changes
+             WHERE state = 'claimed' AND claim_owner = ?1",
+        )?;
+        stmt.query_map(params![owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut written = 0;
+    let mut done: Vec<(i64, &str, Option<&str>)> = Vec::new();
+    let mut parked: Vec<(i64, i64, &str)> = Vec::new();
+    let mut seen_known: Vec<SeenRow<'_>> = Vec::new();
+    let mut seen_unknown: Vec<SeenRow<'_>> = Vec::new();
+    let mut applied_rows: Vec<AppliedRow<'_>> = Vec::new();
+    let mut last_outcomes: Vec<(&str, &str, &str, i64)> = Vec::new();
+    for (list_id, external_id, result) in phase.iter().map(|r| (&r.0, &r.1, &r.2)) {
+        if !owned.contains(&(list_id.clone(), external_id.clone())) {
+            continue;
+        }
+        written += 1;
+        match result {
+            KeyResult::Finished {
+                outcomes,
+                applied,
+                seen,
+            } => {
+                for (seq, outcome, error) in outcomes {
+                    done.push((*seq, outcome.as_str(), error.as_deref()));
+                }
+                if let Some(seen) = seen {
+                    let row = seen_row(list_id, external_id, seen);
+                    if seen.removed.is_some() {
+                        seen_known.push(row);
+                    } else {
+                        seen_unknown.push(row);
+                    }
+                }
+                if let Some(state) = applied {
+                    applied_rows.push(applied_row(list_id, external_id, state));
+                } else if let Some((seq, outcome, _)) = outcomes.iter().max_by_key(|(s, ..)| *s)
+                {
+                    last_outcomes.push((list_id, external_id, outcome.as_str(), *seq));
+                }
+            }
+            KeyResult::Park {
+                seqs,
+                next_attempt_at,
+                error,
+            } => {
+                for seq in seqs {
+                    parked.push((*seq, *next_attempt_at, error));
+                }
+            }
+            KeyResult::DeadLetter {
+                seqs,
+                source,
+                error,
+                attempts,
+            } => dead_letter(
+                tx,
+                owner,
+                (list_id, external_id),
+                seqs,
+                source,
+                error,
+                *attempts,
+                now_ms,
+            )?,
+        }
+    }
+    if !done.is_empty() {
+        exec_cached(tx, FINISH_CHANGES, params![json(&done), now_ms, owner])?;
+    }
+    if !parked.is_empty() {
+        exec_cached(tx, PARK_CHANGES, params![json(&parked), owner])?;
+    }
+    if !seen_known.is_empty() {
+        exec_cached(tx, SEEN_REMOVED_KNOWN, params![json(&seen_known), now_ms])?;
+    }
+    if !seen_unknown.is_empty() {
+        exec_cached(tx, SEEN_REMOVED_UNKNOWN, params![json(&seen_unknown), now_ms])?;
+    }
+    if !applied_rows.is_empty() {
+        exec_cached(
+            tx,
+            APPLIED,
+            params![json(&applied_rows), now_ms, Outcome::Applied],
+        )?;
+    }
+    if !last_outcomes.is_empty() {
+        exec_cached(tx, LAST_OUTCOME, params![json(&last_outcomes), now_ms])?;
+    }
+    Ok(written)
+}
+
+/// A phase's rows as the JSON array parameter its statement reads with `json_each`.
+fn json<T: serde::Serialize>(rows: &T) -> String {
+    serde_json::to_string(rows).expect("journal rows serialise")
+}
+
+fn seen_row<'a>(list_id: &'a str, external_id: &'a str, seen: &'a Seen) -> SeenRow<'a> {
+    let c = &seen.compliance;
+    (
+        list_id,
+        external_id,
+        &seen.source,
+        crate::identity::contact_id(list_id, external_id),
+        micros(seen.seen_at),
+        seen.removed,
+        c.do_not_call,
+        c.do_not_call_at.map(micros),
+        c.statement,
+        c.restored_at.map(micros),
+    )
+}
+
+fn applied_row<'a>(list_id: &'a str, external_id: &'a str, state: &'a NewState) -> AppliedRow<'a> {
+    (
+        list_id,
+        external_id,
+        &state.source,
+        &state.contact_id,
+        micros(state.updated_at),
+        &state.content_hash,
+        state
+            .row
+            .as_ref()
+            .map(|r| serde_json::to_string(r).expect("rows serialise")),
+        state.removed,
+        state.seq,
+    )
+}
+
+/// A dead-lettered result: its letter, its changes and the contact's last outcome (rare;
+/// one statement per change).
+#[allow(clippy::too_many_arguments)]
+fn dead_letter(
+    tx: &Transaction<'_>,
+    owner: &str,
+    (list_id, external_id): (&str, &str),
+    seqs: &[i64],
+    source: &str,
+    error: &str,
+    attempts: u32,
+    now_ms: i64,
+) -> Result<(), JournalError> {
+    exec_cached(
+        tx,
+        "INSERT INTO dead_letters (source, list_id, external_id, error, attempts, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![source, list_id, external_id, error, attempts, now_ms],
+    )?;
+    let id = tx.last_insert_rowid();
+    for seq in seqs {
+        exec_cached(
+            tx,
+            "UPDATE changes SET state = 'done', outcome = ?2, error = ?3,
+                attempts = ?4, finished_at = ?5, dead_letter_id = ?6,
+                claim_owner = NULL, claim_expires_at = NULL
+             WHERE seq = ?1 AND claim_owner = ?7",
+            params![
+                seq,
+                Outcome::DeadLettered,
+                error,
+                attempts,
+                now_ms,
+                id,
+                owner
+            ],
+        )?;
+    }
+    exec_cached(
+        tx,
+        "UPDATE contacts SET last_outcome = ?3, updated_at = ?4
+         WHERE list_id = ?1 AND external_id = ?2",
+        params![list_id, external_id, Outcome::DeadLettered, now_ms],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_of_one_key_fall_into_successive_phases() {
+        let park = |seq| KeyResult::Park {
+            seqs: vec![seq],
+            next_attempt_at: 0,
+            error: String::new(),
+        };
+        let results = vec![
+            ("L".to_string(), "A".to_string(), park(1)),
+            ("L".to_string(), "B".to_string(), park(2)),
+            ("L".to_string(), "A".to_string(), park(3)),
+            ("M".to_string(), "A".to_string(), park(4)),
+            ("L".to_string(), "A".to_string(), park(5)),
+        ];
+        let seqs: Vec<Vec<i64>> = phases(&results)
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .map(|r| match &r.2 {
+                        KeyResult::Park { seqs, .. } => seqs[0],
+                        _ => unreachable!(),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(seqs, vec![vec![1, 2, 4], vec![3], vec![5]]);
+    }
+}
