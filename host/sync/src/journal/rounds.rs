@@ -630,7 +630,23 @@ fn dead_letter(
 
 #[cfg(test)]
 mod tests {
+    //! The set-based statements against the per-change path they replaced (kept here as
+    //! the reference): on random journals — several lists and keys, both lanes, parked
+    //! retries, live and expired claims of another owner, existing contact states — a
+    //! claim must take exactly the keys, changes and states the per-key loop took, and a
+    //! finish (with several results per key, partial results, parks, dead letters and a
+    //! key taken over) must leave exactly the same tables.
+
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    use rusqlite::OptionalExtension;
+
     use super::*;
+    use crate::change::{Change, Operation};
+    use crate::journal::{ContactState, query_row_cached};
 
     #[test]
     fn results_of_one_key_fall_into_successive_phases() {
@@ -658,5 +674,517 @@ mod tests {
             })
             .collect();
         assert_eq!(seqs, vec![vec![1, 2, 4], vec![3], vec![5]]);
+    }
+
+    /// The claim as it was: one SELECT of keys, then per key a load, an UPDATE and a
+    /// state read.
+    fn reference_claim(
+        j: &mut Journal,
+        now_ms: i64,
+        max_keys: usize,
+        lists: &[String],
+    ) -> Vec<ClaimedKey> {
+        let lists_json = serde_json::to_string(lists).unwrap();
+        let tx = j
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        let keys: Vec<(String, String)> = tx
+            .prepare(
+                "SELECT list_id, external_id FROM changes
+                 WHERE state IN ('pending', 'claimed')
+                   AND list_id IN (SELECT value FROM json_each(?3))
+                 GROUP BY list_id, external_id
+                 HAVING SUM(state = 'claimed' AND COALESCE(claim_expires_at, 0) > ?1) = 0
+                    AND (MAX(next_attempt_at) <= ?1
+                         OR MIN(CASE WHEN priority = 0 THEN next_attempt_at END) <= ?1)
+                 ORDER BY MIN(priority), MIN(seq)
+                 LIMIT ?2",
+            )
+            .unwrap()
+            .query_map(params![now_ms, max_keys as i64, lists_json], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut claimed = Vec::new();
+        for (list_id, external_id) in keys {
+            let changes = tx
+                .prepare(
+                    "SELECT seq, source, payload, attempts FROM changes
+                     WHERE list_id = ?1 AND external_id = ?2 AND state IN ('pending', 'claimed')
+                     ORDER BY source_updated_at, seq",
+                )
+                .unwrap()
+                .query_map(params![list_id, external_id], |r| {
+                    Ok(StoredChange {
+                        seq: r.get(0)?,
+                        source: r.get(1)?,
+                        change: serde_json::from_str(&r.get::<_, String>(2)?).unwrap(),
+                        attempts: r.get(3)?,
+                    })
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            tx.execute(
+                "UPDATE changes SET state = 'claimed', claim_owner = ?3, claim_expires_at = ?4
+                 WHERE list_id = ?1 AND external_id = ?2 AND state IN ('pending', 'claimed')",
+                params![list_id, external_id, j.owner, now_ms + j.lease_ms],
+            )
+            .unwrap();
+            let keys = keys_json([(&list_id, &external_id)].into_iter());
+            let state = load_states(&tx, &keys)
+                .unwrap()
+                .remove(&(list_id.clone(), external_id.clone()))
+                .unwrap_or_default();
+            claimed.push(ClaimedKey {
+                list_id,
+                external_id,
+                changes,
+                state,
+            });
+        }
+        tx.commit().unwrap();
+        claimed
+    }
+
+    /// The finish as it was: per result an ownership check, an UPDATE per change and the
+    /// contact upserts; then per key the leftovers released.
+    fn reference_finish(j: &mut Journal, results: &[(String, String, KeyResult)], now_ms: i64) {
+        let owner = j.owner.clone();
+        let tx = j
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        for (list_id, external_id, result) in results {
+            let owned: bool = query_row_cached(
+                &tx,
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE list_id = ?1 AND external_id = ?2
+                    AND state = 'claimed' AND claim_owner = ?3)",
+                params![list_id, external_id, owner],
+                |r| r.get(0),
+            )
+            .unwrap();
+            if !owned {
+                continue;
+            }
+            match result {
+                KeyResult::Finished {
+                    outcomes,
+                    applied,
+                    seen,
+                } => {
+                    for (seq, outcome, error) in outcomes {
+                        tx.execute(
+                            "UPDATE changes SET state = 'done', outcome = ?2, error = ?3,
+                                finished_at = ?4, claim_owner = NULL, claim_expires_at = NULL
+                             WHERE seq = ?1 AND claim_owner = ?5",
+                            params![seq, outcome, error, now_ms, owner],
+                        )
+                        .unwrap();
+                    }
+                    let last = outcomes.iter().max_by_key(|(seq, ..)| *seq);
+                    if let Some(seen) = seen {
+                        let c = &seen.compliance;
+                        tx.execute(
+                            "INSERT INTO contacts (list_id, external_id, source, contact_id,
+                                seen_updated_at, removed, do_not_call, do_not_call_at,
+                                consent_statement, consent_restored_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 0), ?7, ?8, ?9, ?10, ?11)
+                             ON CONFLICT (list_id, external_id) DO UPDATE SET
+                                source = excluded.source,
+                                seen_updated_at = MAX(COALESCE(seen_updated_at, excluded.seen_updated_at),
+                                                      excluded.seen_updated_at),
+                                removed = COALESCE(?6, removed),
+                                do_not_call = excluded.do_not_call,
+                                do_not_call_at = excluded.do_not_call_at,
+                                consent_statement = excluded.consent_statement,
+                                consent_restored_at = excluded.consent_restored_at,
+                                updated_at = excluded.updated_at",
+                            params![
+                                list_id,
+                                external_id,
+                                seen.source,
+                                crate::identity::contact_id(list_id, external_id),
+                                micros(seen.seen_at),
+                                seen.removed,
+                                c.do_not_call,
+                                c.do_not_call_at.map(micros),
+                                c.statement,
+                                c.restored_at.map(micros),
+                                now_ms
+                            ],
+                        )
+                        .unwrap();
+                    }
+                    if let Some(state) = applied {
+                        let row = state.row.as_ref().map(|r| serde_json::to_string(r).unwrap());
+                        tx.execute(
+                            "INSERT INTO contacts (list_id, external_id, source, contact_id, applied_updated_at,
+                                content_hash, row, removed, last_outcome, last_seq, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                             ON CONFLICT (list_id, external_id) DO UPDATE SET
+                                source = excluded.source, contact_id = excluded.contact_id,
+                                applied_updated_at = MAX(COALESCE(applied_updated_at, excluded.applied_updated_at),
+                                                         excluded.applied_updated_at),
+                                content_hash = excluded.content_hash, row = excluded.row,
+                                removed = excluded.removed, last_outcome = excluded.last_outcome,
+                                last_seq = excluded.last_seq, updated_at = excluded.updated_at",
+                            params![
+                                list_id,
+                                external_id,
+                                state.source,
+                                state.contact_id,
+                                micros(state.updated_at),
+                                state.content_hash,
+                                row,
+                                state.removed,
+                                Outcome::Applied,
+                                state.seq,
+                                now_ms
+                            ],
+                        )
+                        .unwrap();
+                    } else if let Some((seq, outcome, _)) = last {
+                        tx.execute(
+                            "UPDATE contacts SET last_outcome = ?3, last_seq = ?4, updated_at = ?5
+                             WHERE list_id = ?1 AND external_id = ?2",
+                            params![list_id, external_id, outcome, seq, now_ms],
+                        )
+                        .unwrap();
+                    }
+                }
+                KeyResult::Park {
+                    seqs,
+                    next_attempt_at,
+                    error,
+                } => {
+                    for seq in seqs {
+                        tx.execute(
+                            "UPDATE changes SET state = 'pending', attempts = attempts + 1,
+                                next_attempt_at = ?2, error = ?3, claim_owner = NULL,
+                                claim_expires_at = NULL
+                             WHERE seq = ?1 AND claim_owner = ?4",
+                            params![seq, next_attempt_at, error, owner],
+                        )
+                        .unwrap();
+                    }
+                }
+                KeyResult::DeadLetter {
+                    seqs,
+                    source,
+                    error,
+                    attempts,
+                } => dead_letter(
+                    &tx,
+                    &owner,
+                    (list_id, external_id),
+                    seqs,
+                    source,
+                    error,
+                    *attempts,
+                    now_ms,
+                )
+                .unwrap(),
+            }
+        }
+        for (list_id, external_id, _) in results {
+            tx.execute(
+                "UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
+                 WHERE list_id = ?1 AND external_id = ?2 AND state = 'claimed' AND claim_owner = ?3",
+                params![list_id, external_id, owner],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    /// Every row of the journal's tables, with this journal's owner id written `me`. A
+    /// dead letter is shown by its content, not its id: letters written in one finish may
+    /// be numbered in another order (nothing orders them within a transaction).
+    fn dump(j: &Journal) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT c.*, d.list_id, d.external_id, d.error, d.attempts, d.created_at
+             FROM changes c LEFT JOIN dead_letters d ON d.id = c.dead_letter_id ORDER BY c.seq",
+            "SELECT * FROM contacts ORDER BY list_id, external_id",
+            "SELECT source, list_id, external_id, error, attempts, created_at, replayed_at
+             FROM dead_letters ORDER BY list_id, external_id, error, attempts",
+        ] {
+            let mut stmt = j.conn.prepare(sql).unwrap();
+            let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut cells = Vec::new();
+                    for (i, name) in names.iter().enumerate() {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        let cell = match v {
+                            _ if name == "dead_letter_id" => String::new(),
+                            rusqlite::types::Value::Text(t) if t == j.owner => "me".to_string(),
+                            other => format!("{other:?}"),
+                        };
+                        cells.push(cell);
+                    }
+                    Ok(cells.join("|"))
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            out.extend(rows);
+        }
+        out
+    }
+
+    fn describe(keys: &[ClaimedKey]) -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                format!(
+                    "{}/{} {:?} {:?}",
+                    k.list_id,
+                    k.external_id,
+                    k.changes
+                        .iter()
+                        .map(|c| (c.seq, c.attempts, &c.source, &c.change))
+                        .collect::<Vec<_>>(),
+                    state_text(&k.state)
+                )
+            })
+            .collect()
+    }
+
+    fn state_text(s: &ContactState) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {} {:?}",
+            s.updated_at, s.seen_at, s.content_hash, s.row, s.removed, s.compliance
+        )
+    }
+
+    /// The same random journal in two files: the same accepted changes and the same
+    /// direct edits (claims of another owner, parked retries, finished rows, contacts).
+    fn random_pair(rng: &mut SmallRng, dir: &tempfile::TempDir, round: u32) -> [Journal; 2] {
+        let opts = crate::journal::JournalOptions {
+            lease: std::time::Duration::from_millis(1_000),
+            ..Default::default()
+        };
+        let mut pair = [0, 1].map(|i| {
+            Journal::open_with(&dir.path().join(format!("{round}-{i}.db")), &opts).unwrap()
+        });
+        let lists = ["L", "M", "N"];
+        let mut batches = Vec::new();
+        for _ in 0..rng.random_range(1..6) {
+            let list = lists[rng.random_range(0..3)];
+            let changes: Vec<Change> = (0..rng.random_range(1..12))
+                .map(|_| {
+                    let id = format!("E{}", rng.random_range(0..10));
+                    let operation = match rng.random_range(0..6) {
+                        0 => Operation::DoNotCall,
+                        1 => Operation::Remove,
+                        _ => Operation::Upsert,
+                    };
+                    Change {
+                        external_id: id.clone(),
+                        source_id: format!("src-{id}"),
+                        source_updated_at: Utc
+                            .timestamp_opt(1_700_000_000 + rng.random_range(0..5), 0)
+                            .unwrap(),
+                        operation,
+                        partial: rng.random_bool(0.2),
+                        columns: BTreeMap::from([(
+                            "name".to_string(),
+                            format!("n{}", rng.random_range(0..100)),
+                        )]),
+                        phones: vec![],
+                        callable: None,
+                    }
+                })
+                .collect();
+            batches.push((list, changes));
+        }
+        let mut edits = Vec::new();
+        for _ in 0..rng.random_range(0..8) {
+            let seq = rng.random_range(1..40);
+            edits.push(match rng.random_range(0..4) {
+                0 => format!(
+                    "UPDATE changes SET state = 'claimed', claim_owner = 'other',
+                        claim_expires_at = {} WHERE seq = {seq}",
+                    rng.random_range(0..2_000)
+                ),
+                1 => format!(
+                    "UPDATE changes SET next_attempt_at = {}, attempts = {} WHERE seq = {seq}",
+                    rng.random_range(0..2_000),
+                    rng.random_range(0..3)
+                ),
+                2 => format!(
+                    "UPDATE changes SET state = 'done', outcome = 'applied', finished_at = 5
+                     WHERE seq = {seq}"
+                ),
+                _ => format!(
+                    "INSERT OR REPLACE INTO contacts (list_id, external_id, source, contact_id,
+                        applied_updated_at, content_hash, row, removed, seen_updated_at,
+                        do_not_call, updated_at)
+                     VALUES ('{}', 'E{}', 'sn', 'c', {}, 'h{}', NULL, {}, {}, {}, 1)",
+                    lists[rng.random_range(0..3)],
+                    rng.random_range(0..10),
+                    1_700_000_001_000_000i64,
+                    rng.random_range(0..3),
+                    rng.random_range(0..2),
+                    1_700_000_002_000_000i64,
+                    rng.random_range(0..2)
+                ),
+            });
+        }
+        for j in &mut pair {
+            for (list, changes) in &batches {
+                j.accept("sn", list, changes, None, 0).unwrap();
+            }
+            for edit in &edits {
+                j.conn.execute(edit, []).unwrap();
+            }
+        }
+        pair
+    }
+
+    /// Random results for claimed keys: finished (with or without applied state and
+    /// seen facts), parked, dead-lettered, several per key, or naming only some changes.
+    fn random_results(rng: &mut SmallRng, keys: &[ClaimedKey]) -> Vec<(String, String, KeyResult)> {
+        let mut results = Vec::new();
+        let at = |secs: i64| Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap();
+        // A result for a key nobody claimed is ignored by both.
+        results.push((
+            "L".to_string(),
+            "nobody".to_string(),
+            KeyResult::Park {
+                seqs: vec![9_999],
+                next_attempt_at: 1,
+                error: "x".into(),
+            },
+        ));
+        for k in keys {
+            let seqs: Vec<i64> = k.changes.iter().map(|c| c.seq).collect();
+            let cut = rng.random_range(0..=seqs.len());
+            let (first, rest) = seqs.split_at(cut);
+            let mut parts = vec![first.to_vec(), rest.to_vec()];
+            if rng.random_bool(0.2) {
+                parts.pop(); // only some changes named: the rest goes back to pending
+            }
+            for part in parts.into_iter().filter(|p| !p.is_empty()) {
+                let result = match rng.random_range(0..5) {
+                    0 => KeyResult::Park {
+                        seqs: part,
+                        next_attempt_at: rng.random_range(0..5_000),
+                        error: format!("e{}", rng.random_range(0..9)),
+                    },
+                    1 => KeyResult::DeadLetter {
+                        seqs: part,
+                        source: "sn".into(),
+                        error: "gone".into(),
+                        attempts: rng.random_range(1..9),
+                    },
+                    _ => {
+                        let last = *part.last().unwrap();
+                        KeyResult::Finished {
+                            outcomes: part
+                                .iter()
+                                .map(|&s| {
+                                    let o = [Outcome::Applied, Outcome::Stale, Outcome::Unchanged]
+                                        [rng.random_range(0..3)];
+                                    (s, o, rng.random_bool(0.3).then(|| "{\"e\":1}".to_string()))
+                                })
+                                .collect(),
+                            applied: rng.random_bool(0.5).then(|| NewState {
+                                source: "sn".into(),
+                                contact_id: format!("id-{}", k.external_id),
+                                updated_at: at(rng.random_range(0..5)),
+                                content_hash: format!("h{}", rng.random_range(0..3)),
+                                row: None,
+                                removed: rng.random_bool(0.3),
+                                seq: last,
+                            }),
+                            seen: rng.random_bool(0.7).then(|| Seen {
+                                source: "sn".into(),
+                                seen_at: at(rng.random_range(0..5)),
+                                compliance: Compliance {
+                                    do_not_call: rng.random_bool(0.3),
+                                    do_not_call_at: rng.random_bool(0.3).then(|| at(2)),
+                                    statement: [None, Some(true), Some(false)]
+                                        [rng.random_range(0..3)],
+                                    restored_at: rng.random_bool(0.2).then(|| at(3)),
+                                },
+                                removed: [None, Some(true), Some(false)][rng.random_range(0..3)],
+                            }),
+                        }
+                    }
+                };
+                results.push((k.list_id.clone(), k.external_id.clone(), result));
+            }
+        }
+        // Interleave keys' results the way a round may (not grouped by key).
+        if rng.random_bool(0.5) {
+            results.reverse();
+        }
+        results
+    }
+
+    #[test]
+    fn set_based_claims_and_finishes_match_the_per_change_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = SmallRng::seed_from_u64(0x5e7_ba5ed);
+        let mut claimed_keys = 0;
+        let mut multi_result_keys = 0;
+        for round in 0..60 {
+            let [mut new, mut reference] = random_pair(&mut rng, &dir, round);
+            let now = rng.random_range(0..2_500);
+            let max = rng.random_range(1..12);
+            let lists: Vec<String> = if rng.random_bool(0.5) {
+                vec!["L".into(), "M".into()]
+            } else {
+                vec!["L".into(), "M".into(), "N".into()]
+            };
+            let a = new.claim_ready(now, max, &lists).unwrap();
+            let b = reference_claim(&mut reference, now, max, &lists);
+            assert_eq!(describe(&a), describe(&b), "round {round}: claimed keys");
+            assert_eq!(dump(&new), dump(&reference), "round {round}: after claim");
+            claimed_keys += a.len();
+
+            // Another owner takes one key over before the finish (its lease expired).
+            if let Some(k) = a.first().filter(|_| rng.random_bool(0.3)) {
+                for j in [&new, &reference] {
+                    j.conn
+                        .execute(
+                            "UPDATE changes SET claim_owner = 'thief'
+                             WHERE list_id = ?1 AND external_id = ?2 AND state = 'claimed'",
+                            params![k.list_id, k.external_id],
+                        )
+                        .unwrap();
+                }
+            }
+            let results = random_results(&mut rng, &a);
+            multi_result_keys += phases(&results).len().saturating_sub(1);
+            new.finish(&results, now + 10).unwrap();
+            reference_finish(&mut reference, &results, now + 10);
+            assert_eq!(dump(&new), dump(&reference), "round {round}: after finish");
+        }
+        assert!(claimed_keys > 100, "the rounds claimed work ({claimed_keys} keys)");
+        assert!(multi_result_keys > 10, "keys had several results ({multi_result_keys})");
+    }
+
+    #[test]
+    fn lease_statements_leave_the_connection_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.db")).unwrap();
+        let synchronous = |j: &Journal| -> i64 {
+            j.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .optional()
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(synchronous(&j), 2, "FULL");
+        j.claim_ready(0, 10, &["L".to_string()]).unwrap();
+        j.renew(0).unwrap();
+        j.release().unwrap();
+        assert_eq!(synchronous(&j), 2, "FULL again after the lease statements");
     }
 }
