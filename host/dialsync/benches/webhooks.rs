@@ -165,9 +165,7 @@ async fn run(
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut refused = 0u64;
-            while Instant::now() < deadline
-                && issued.fetch_add(1, Ordering::Relaxed) < requests
-            {
+            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < requests {
                 let n = next_id.fetch_add(1, Ordering::Relaxed);
                 let body = serde_json::to_vec(&sn_record(n)).expect("record serialises");
                 let sent = Instant::now();

@@ -422,9 +422,7 @@ fn load_states(
 
 /// Splits results into phases in which each key appears at most once: a key's n-th result
 /// goes into phase n.
-fn phases(
-    results: &[(String, String, KeyResult)],
-) -> Vec<Vec<&(String, String, KeyResult)>> {
+fn phases(results: &[(String, String, KeyResult)]) -> Vec<Vec<&(String, String, KeyResult)>> {
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
     let mut phases: Vec<Vec<&(String, String, KeyResult)>> = Vec::new();
     for result in results {
@@ -487,8 +485,7 @@ fn finish_phase(
                 }
                 if let Some(state) = applied {
                     applied_rows.push(applied_row(list_id, external_id, state));
-                } else if let Some((seq, outcome, _)) = outcomes.iter().max_by_key(|(s, ..)| *s)
-                {
+                } else if let Some((seq, outcome, _)) = outcomes.iter().max_by_key(|(s, ..)| *s) {
                     last_outcomes.push((list_id, external_id, outcome.as_str(), *seq));
                 }
             }
@@ -528,7 +525,11 @@ fn finish_phase(
         exec_cached(tx, SEEN_REMOVED_KNOWN, params![json(&seen_known), now_ms])?;
     }
     if !seen_unknown.is_empty() {
-        exec_cached(tx, SEEN_REMOVED_UNKNOWN, params![json(&seen_unknown), now_ms])?;
+        exec_cached(
+            tx,
+            SEEN_REMOVED_UNKNOWN,
+            params![json(&seen_unknown), now_ms],
+        )?;
     }
     if !applied_rows.is_empty() {
         exec_cached(
@@ -820,7 +821,10 @@ mod tests {
                         .unwrap();
                     }
                     if let Some(state) = applied {
-                        let row = state.row.as_ref().map(|r| serde_json::to_string(r).unwrap());
+                        let row = state
+                            .row
+                            .as_ref()
+                            .map(|r| serde_json::to_string(r).unwrap());
                         tx.execute(
                             "INSERT INTO contacts (list_id, external_id, source, contact_id, applied_updated_at,
                                 content_hash, row, removed, last_outcome, last_seq, updated_at)
@@ -1166,8 +1170,14 @@ mod tests {
             reference_finish(&mut reference, &results, now + 10);
             assert_eq!(dump(&new), dump(&reference), "round {round}: after finish");
         }
-        assert!(claimed_keys > 100, "the rounds claimed work ({claimed_keys} keys)");
-        assert!(multi_result_keys > 10, "keys had several results ({multi_result_keys})");
+        assert!(
+            claimed_keys > 100,
+            "the rounds claimed work ({claimed_keys} keys)"
+        );
+        assert!(
+            multi_result_keys > 10,
+            "keys had several results ({multi_result_keys})"
+        );
     }
 
     #[test]
