@@ -325,12 +325,15 @@ fn lease_transaction<T>(
     Ok(value)
 }
 
+/// A key being grouped: (min priority, min seq, the key, each change's (source
+/// updated-at, seq)).
+type KeyGroup = (i64, i64, ClaimedKey, Vec<(i64, i64)>);
+
 /// Groups claimed rows into keys — do-not-call first, then by the oldest seq — each with
 /// its changes in (source updated-at, seq) order.
 fn group_by_key(rows: Vec<ClaimedRow>) -> Vec<ClaimedKey> {
     let mut index: HashMap<Key, usize> = HashMap::new();
-    // (min priority, min seq, key, rows)
-    let mut groups: Vec<(i64, i64, ClaimedKey, Vec<(i64, i64)>)> = Vec::new();
+    let mut groups: Vec<KeyGroup> = Vec::new();
     for row in rows {
         let key = (row.list_id, row.external_id);
         let at = *index.entry(key.clone()).or_insert_with(|| {
