@@ -47,7 +47,7 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
             ("title", "Title"),
         ] {
             let v = b.check(text(record, field, &format!("/{field}"))).flatten();
-            b.column(column, &format!("/{field}"), v);
+            b.column(column, field, v);
         }
         let company = match record.pointer("/Account/Name") {
             Some(Value::String(name)) => Some(("/Account/Name", name.as_str())),
