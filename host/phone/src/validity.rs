@@ -20,6 +20,10 @@
 //! over that table; the differential test in `src/differential.rs` checks it
 //! against the crate on every phone the repository's fixtures and tests use
 //! and on generated numbers for the regions the plugins see.
+//!
+//! The same tables hold, per region, the compiled parsing rules the fast
+//! path in `src/fast.rs` consults (international prefix, national prefix for
+//! parsing): the crate's copies of those are `CachedRegex` too.
 
 use std::sync::OnceLock;
 
@@ -60,13 +64,46 @@ impl Desc {
 /// One region: its leading-digits pattern (compiled with the code's table,
 /// since picking a region among those sharing a code tries them in turn) and
 /// its descriptors (compiled on the region's first use).
-struct RegionTable {
+pub(crate) struct RegionTable {
     /// The region id as the database lists it (`"US"`, or `"001"` for
     /// non-geographical codes).
     id: String,
     meta: &'static Metadata,
     leading_digits: Option<Regex>,
     types: OnceLock<Types>,
+    parsing: OnceLock<Parsing>,
+}
+
+/// A region's parsing rules, compiled on first use by the fast path.
+pub(crate) struct Parsing {
+    /// The international (IDD) prefix pattern, e.g. `011` for the US.
+    international_prefix: Option<Regex>,
+    /// The pattern of a national prefix (and carrier code) to strip.
+    national_prefix_for_parsing: Option<Regex>,
+}
+
+impl Parsing {
+    /// Whether the international prefix matches at the start of `digits`
+    /// (`find(..).start() == 0`, as the crate tests it).
+    pub(crate) fn international_prefix_at_start(&self, digits: &str) -> bool {
+        self.international_prefix
+            .as_ref()
+            .is_some_and(|re| at_start(re, digits))
+    }
+
+    /// Whether the national-prefix-for-parsing pattern matches at the start
+    /// of `national`.
+    pub(crate) fn national_prefix_for_parsing_at_start(&self, national: &str) -> bool {
+        self.national_prefix_for_parsing
+            .as_ref()
+            .is_some_and(|re| at_start(re, national))
+    }
+}
+
+/// `re.find(value)` starts at 0: the crate's test for "matches at the start".
+/// The leftmost match starts at 0 exactly when some match does.
+fn at_start(re: &Regex, value: &str) -> bool {
+    re.find(value).is_some_and(|m| m.start() == 0)
 }
 
 /// The descriptors `number_type` consults, in the order it consults them.
@@ -86,14 +123,50 @@ impl RegionTable {
             meta,
             leading_digits: meta.leading_digits().map(|r| compile(r.as_str())),
             types: OnceLock::new(),
+            parsing: OnceLock::new(),
         }
+    }
+
+    /// The region's metadata.
+    pub(crate) fn meta(&self) -> &'static Metadata {
+        self.meta
+    }
+
+    /// The region's parsing rules, compiled on first use.
+    pub(crate) fn parsing(&self) -> &Parsing {
+        self.parsing.get_or_init(|| Parsing {
+            international_prefix: self
+                .meta
+                .international_prefix()
+                .map(|r| compile(r.as_str())),
+            national_prefix_for_parsing: self
+                .meta
+                .national_prefix_for_parsing()
+                .map(|r| compile(r.as_str())),
+        })
+    }
+
+    /// `meta.descriptors().general().is_match(value)`.
+    pub(crate) fn general_matches(&self, value: &str) -> bool {
+        self.types().general.is_match(value)
     }
 
     /// `number_type(meta, value) != Type::Unknown`. The crate returns a
     /// specific type for each matching descriptor; every one of them is
     /// "known", so only whether any matches matters.
     fn has_type(&self, value: &str) -> bool {
-        let t = self.types.get_or_init(|| {
+        let t = self.types();
+        if !t.general.is_match(value) {
+            return false;
+        }
+        t.special.iter().any(|d| d.is_match(value))
+            || t.fixed_line.as_ref().is_some_and(|d| d.is_match(value))
+            || t.mobile.as_ref().is_some_and(|d| d.is_match(value))
+    }
+
+    /// The descriptors, compiled on the region's first use.
+    fn types(&self) -> &Types {
+        self.types.get_or_init(|| {
             let d = self.meta.descriptors();
             Types {
                 general: Desc::new(d.general()),
@@ -114,13 +187,7 @@ impl RegionTable {
                 fixed_line: d.fixed_line().map(Desc::new),
                 mobile: d.mobile().map(Desc::new),
             }
-        });
-        if !t.general.is_match(value) {
-            return false;
-        }
-        t.special.iter().any(|d| d.is_match(value))
-            || t.fixed_line.as_ref().is_some_and(|d| d.is_match(value))
-            || t.mobile.as_ref().is_some_and(|d| d.is_match(value))
+        })
     }
 }
 
@@ -165,12 +232,40 @@ fn table(code: u16) -> Option<&'static CodeTable> {
 
 /// `phonenumber::is_valid(number)`, without the crate's regex cache.
 pub(crate) fn is_valid(number: &PhoneNumber) -> bool {
-    let code = number.country().code();
-    let national = number.national().to_string();
+    is_valid_national(number.country().code(), &number.national().to_string())
+}
+
+/// [`is_valid`] of the number with country calling code `code` and national
+/// number `national` (its digits as `NationalNumber` displays them: leading
+/// zeros kept).
+pub(crate) fn is_valid_national(code: u16, national: &str) -> bool {
     let Some(table) = table(code) else {
         return false;
     };
-    source_for(table, &national).is_some_and(|region| region.has_type(&national))
+    source_for(table, national).is_some_and(|region| region.has_type(national))
+}
+
+/// Whether the database knows country calling code `code`
+/// (`DATABASE.by_code(&code).is_some()`: the crate fills that map and the
+/// one `table` reads from the same entries).
+pub(crate) fn is_known_code(code: u16) -> bool {
+    table(code).is_some()
+}
+
+/// The table of region `id` (`"US"`), if the database has it.
+pub(crate) fn region(id: &str) -> Option<&'static RegionTable> {
+    let meta = DATABASE.by_id(id)?;
+    table(meta.country_code())?
+        .regions
+        .iter()
+        .find(|region| region.id == id)
+}
+
+/// The region `phonenumber::parse` picks for a number without a default
+/// region: `source_for(code, national)` and the metadata look-up on its
+/// answer (the same as [`is_valid_national`] picks).
+pub(crate) fn source_region(code: u16, national: &str) -> Option<&'static RegionTable> {
+    source_for(table(code)?, national)
 }
 
 /// `phonenumber::validator::source_for` followed by the metadata look-up

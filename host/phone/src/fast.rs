@@ -1,0 +1,249 @@
+//! A fast path in front of `phonenumber::parse` for the shapes CRMs send.
+//!
+//! Hand-written because the crate's parser is the slow part and no crate
+//! offers a cheaper one with the same results: `phonenumber::parse` (0.3.10)
+//! runs two nom grammars (RFC 3966, then "natural"), a nom viability grammar
+//! built on `one_of` over a 40-character string, four `Lazy<Regex>` scans
+//! and `CachedRegex` look-ups (a process-wide mutex and SipHash of the
+//! pattern's source on every match) for the international and national
+//! prefixes. In a `perf` profile of the `normalize` bench it was about half of
+//! the ~4.9 µs a phone cost (the rest the validity check); see the bench for
+//! the numbers before and after. Other crates (`rlibphonenumber`,
+//! `phonelib`) are different ports with different edge cases, so switching
+//! would change results; the point here is to change none.
+//!
+//! [`parse`] handles input that, after the host strips decorations, is made
+//! only of ASCII digits and the separators ` ()-./`, with at most one `+` and
+//! only as its first character. For that input it follows, step by step,
+//! what `phonenumber::parse` does (each step cites the crate function it
+//! mirrors) and answers only where the outcome is certain:
+//!
+//! - `+` numbers: the country code is split off as the crate does — by its
+//!   RFC 3966 grammar (everything between `+` and the first `-.()` separator)
+//!   when that grammar accepts the text, else by trying 1, 2 and 3 leading
+//!   digits against the database;
+//! - numbers without `+`: the default region's country code, stripped from
+//!   the front (`1-212-…` in the US) exactly when the crate strips it;
+//! - the region whose national-prefix rules then apply (the default region,
+//!   else the one `source_for` picks) must not be able to strip anything:
+//!   its national-prefix-for-parsing pattern does not match at the start and
+//!   the number does not start with its national prefix. Otherwise — a
+//!   trunk `0`, a carrier code, a transform rule — the crate's parser runs.
+//!
+//! Anything else (letters, other Unicode, `+` elsewhere, an international
+//! (IDD) prefix, national numbers with leading zeros, too few or too many
+//! digits, unknown country codes) returns `None` and the caller runs the
+//! crate's parser. `src/differential.rs` checks the whole pipeline against the
+//! crate on every fixture phone and on generated numbers in every shape.
+
+use phonenumber::country;
+
+use crate::validity::{self, RegionTable};
+
+/// At most this many digits are copied; longer input falls back.
+const MAX_DIGITS: usize = 24;
+
+/// The separators the fast path accepts (all of them the crate's
+/// `VALID_PUNCTUATION`).
+const SEPARATORS: &[u8] = b" ()-./";
+
+/// The separators that end the RFC 3966 grammar's `+` prefix
+/// (`rfc3966::separator`).
+const RFC3966_SEPARATORS: &[u8] = b"-.()";
+
+/// A parsed number: country calling code and national significant number.
+pub(crate) struct Parsed {
+    /// The country calling code.
+    pub(crate) code: u16,
+    digits: [u8; MAX_DIGITS],
+    start: usize,
+    end: usize,
+}
+
+impl Parsed {
+    /// The national significant number's digits (no leading zero).
+    pub(crate) fn national(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.digits[self.start..self.end]).unwrap_or_default()
+    }
+}
+
+/// `phonenumber::parse(region, number)` when it is certain to succeed with a
+/// national number without leading zeros; `None` when the crate must decide.
+/// `number` is the text after decorations are stripped (never empty).
+pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed> {
+    let bytes = number.as_bytes();
+    let (plus, body) = match bytes.split_first()? {
+        (b'+', rest) => (true, rest),
+        _ => (false, bytes),
+    };
+    let mut digits = [0u8; MAX_DIGITS];
+    let mut count = 0;
+    for &b in body {
+        if b.is_ascii_digit() {
+            *digits.get_mut(count)? = b;
+            count += 1;
+        } else if !SEPARATORS.contains(&b) {
+            return None;
+        }
+    }
+    // With at least three digits (and only separators besides a leading
+    // `+`), `is_viable` holds for whichever grammar's national part is
+    // checked, as the `+` prefix of RFC 3966 is at most the country code.
+    if count < 3 {
+        return None;
+    }
+    let all = std::str::from_utf8(&digits[..count]).ok()?;
+    // The default region's metadata (`country_code` unwraps it).
+    let default = match region {
+        Some(id) => Some(validity::region(id.as_ref())?),
+        None => None,
+    };
+    // `helper::international_prefix`: an IDD at the start would be stripped
+    // (the natural grammar's path); leave that to the crate.
+    if default.is_some_and(|r| r.parsing().international_prefix_at_start(all)) {
+        return None;
+    }
+    let (code, national_start) = if plus {
+        plus_country_code(number, body, all)?
+    } else {
+        default_country_code(default?, all)?
+    };
+    let national = &all[national_start..];
+    // `parse`: an absent default region means the region `source_for`
+    // picks on the national number without its leading zeros (there are
+    // none: checked below).
+    if national.starts_with('0') || !(2..=16).contains(&national.len()) {
+        // Leading zeros are kept apart in `NationalNumber`; more than 17
+        // digits is `TooLong`, and above 16 the value may pass 2^56.
+        return None;
+    }
+    let meta_region = match default {
+        Some(region) => Some(region),
+        None => validity::source_region(code, national),
+    };
+    if let Some(region) = meta_region {
+        if strips_national_prefix(region, national) {
+            return None;
+        }
+    }
+    Some(Parsed {
+        code,
+        digits,
+        start: national_start,
+        end: count,
+    })
+}
+
+/// The country code of a `+` number and where its national number starts
+/// in `all` (its digits), as `phonenumber::parse` splits them.
+fn plus_country_code(number: &str, body: &[u8], all: &str) -> Option<(u16, usize)> {
+    // `rfc3966::phone_number`: refuses any space; `prefix` is `+` and
+    // `take_till1(separator)`; then `take_while1(number)` needs at least one
+    // character, and `check` needs the rest empty (a `/` stops the national
+    // part and fails it). When it fails, the natural grammar parses.
+    let prefix_end = body
+        .iter()
+        .position(|b| RFC3966_SEPARATORS.contains(b))
+        .unwrap_or(body.len());
+    let rfc3966 = !number.contains(' ')
+        && prefix_end > 0
+        && prefix_end < body.len()
+        && !body[prefix_end..].contains(&b'/');
+    let code_len = if rfc3966 {
+        // The prefix (normalised to its digits) is the country code,
+        // checked against the database in `helper::country_code`.
+        let len = body[..prefix_end]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count();
+        if !(1..=3).contains(&len) || all.starts_with('0') {
+            return None;
+        }
+        // `country_code` returns `TooShortNsn` for a national part of two
+        // digits or fewer.
+        if all.len() - len <= 2 {
+            return None;
+        }
+        len
+    } else {
+        // `helper::country_code`, source `Plus`, no prefix yet: more than two
+        // digits, no leading 0, the first of 1..=3 leading digits the
+        // database knows.
+        if all.starts_with('0') {
+            return None;
+        }
+        (1..=3).find(|&len| {
+            all[..len]
+                .parse()
+                .is_ok_and(|code: u16| validity::is_known_code(code))
+        })?
+    };
+    let code: u16 = all[..code_len].parse().ok()?;
+    validity::is_known_code(code).then_some((code, code_len))
+}
+
+/// The country code of a number without `+` and where its national number
+/// starts in `all`: `helper::country_code`, source `Default`. The default
+/// region's code is stripped from the front when the number starts with it
+/// and is, as a whole, not a general match or not of a possible length.
+fn default_country_code(region: &RegionTable, all: &str) -> Option<(u16, usize)> {
+    let meta = region.meta();
+    let code = meta.country_code();
+    let mut buffer = [0u8; 5];
+    let code_text = decimal(code, &mut buffer);
+    let strip = all.starts_with(code_text)
+        && (!region.general_matches(all) || !possible_length(meta, all.len()));
+    Some((code, if strip { code_text.len() } else { 0 }))
+}
+
+/// `code` in decimal, written into `buffer`.
+pub(crate) fn decimal(code: u16, buffer: &mut [u8; 5]) -> &str {
+    let mut at = buffer.len();
+    let mut rest = code;
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[at..]).unwrap_or_default()
+}
+
+/// `validator::length(meta, number, Type::Unknown).is_possible()` for a
+/// national number of `len` digits (a line-by-line port: the general
+/// descriptor's local lengths, then its possible lengths).
+fn possible_length(meta: &phonenumber::Metadata, len: usize) -> bool {
+    let general = meta.descriptors().general();
+    let Ok(length) = u16::try_from(len) else {
+        return false;
+    };
+    let possible = general.possible_length();
+    let (Some(&minimum), Some(&maximum)) = (possible.first(), possible.last()) else {
+        return false;
+    };
+    if general.possible_local_length().contains(&length) || length == minimum {
+        true
+    } else if length < minimum || length > maximum {
+        false
+    } else {
+        possible.contains(&length)
+    }
+}
+
+/// Whether `parse`'s national-prefix step (`helper::national_number`, then
+/// the plain national-prefix strip) could change `national` in `region`:
+/// the national-prefix-for-parsing pattern matches at its start, or it
+/// starts with the national prefix. When neither holds, both steps leave it
+/// as it is (and the length check after them has nothing to choose).
+fn strips_national_prefix(region: &RegionTable, national: &str) -> bool {
+    region
+        .parsing()
+        .national_prefix_for_parsing_at_start(national)
+        || region
+            .meta()
+            .national_prefix()
+            .is_some_and(|prefix| national.starts_with(prefix))
+}
