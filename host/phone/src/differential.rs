@@ -766,3 +766,30 @@ fn junk_and_edge_cases_normalise_as_with_the_crate() {
     }
     assert!(tally.valid > 20, "{} valid of {}", tally.valid, tally.cases);
 }
+
+/// Regions whose international (IDD) prefix does not start with 0 (`810` in
+/// Russia, `119` in Cuba, `1xx0` carrier codes in Chile): a number written
+/// with it must not be read as a national number.
+#[test]
+fn international_prefixes_not_starting_with_0_normalise_as_with_the_crate() {
+    let mut regions: Vec<&str> = DATABASE
+        .iter()
+        .filter(|m| {
+            m.international_prefix()
+                .is_some_and(|p| !p.as_str().starts_with('0'))
+        })
+        .map(|m| m.id())
+        .collect();
+    regions.sort_unstable();
+    assert!(regions.len() >= 5, "{regions:?}");
+    let mut tally = Tally::default();
+    for region in regions {
+        for idd in ["810", "8 10", "119", "1100", "1230", "1690"] {
+            for rest in ["44 20 7946 0958", "1 212 555 0143", "7 495 123 4567"] {
+                tally.check(&format!("{idd} {rest}"), Some(region));
+                tally.check(&format!("+{idd} {rest}"), Some(region));
+            }
+        }
+    }
+    assert!(tally.valid > 10, "{} valid of {}", tally.valid, tally.cases);
+}
