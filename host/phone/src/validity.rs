@@ -10,7 +10,8 @@
 //!
 //! This module holds, per country calling code, the same patterns compiled
 //! once into plain [`regex::Regex`] values (same source, same builder options:
-//! `ignore_whitespace`) in a table indexed by the code itself — no hashing, no
+//! `ignore_whitespace`; anchored at the start, as every use of them asks only
+//! whether they match there) in a table indexed by the code itself — no hashing, no
 //! lock after the first use of a code. Tables are never evicted: memory grows
 //! with the country codes a process actually sees (a region's descriptors are
 //! compiled on its first use), unlike the crate's cache of at most 100
@@ -37,14 +38,14 @@ const CODES: usize = 1000;
 /// One region's descriptors, compiled.
 struct Desc {
     possible_length: Vec<u16>,
-    national_number: Regex,
+    national_number: AtStart,
 }
 
 impl Desc {
     fn new(d: &Descriptor) -> Self {
         Desc {
             possible_length: d.possible_length().to_vec(),
-            national_number: compile(d.national_number().as_str()),
+            national_number: AtStart::new(d.national_number().as_str()),
         }
     }
 
@@ -54,10 +55,7 @@ impl Desc {
         {
             return false;
         }
-        self.national_number
-            .find(value)
-            .map(|m| m.start() == 0)
-            .unwrap_or(false)
+        self.national_number.matches(value)
     }
 }
 
@@ -69,7 +67,7 @@ pub(crate) struct RegionTable {
     /// non-geographical codes).
     id: String,
     meta: &'static Metadata,
-    leading_digits: Option<Regex>,
+    leading_digits: Option<AtStart>,
     types: OnceLock<Types>,
     parsing: OnceLock<Parsing>,
 }
@@ -77,9 +75,9 @@ pub(crate) struct RegionTable {
 /// A region's parsing rules, compiled on first use by the fast path.
 pub(crate) struct Parsing {
     /// The international (IDD) prefix pattern, e.g. `011` for the US.
-    international_prefix: Option<Regex>,
+    international_prefix: Option<AtStart>,
     /// The pattern of a national prefix (and carrier code) to strip.
-    national_prefix_for_parsing: Option<Regex>,
+    national_prefix_for_parsing: Option<AtStart>,
 }
 
 impl Parsing {
@@ -88,7 +86,7 @@ impl Parsing {
     pub(crate) fn international_prefix_at_start(&self, digits: &str) -> bool {
         self.international_prefix
             .as_ref()
-            .is_some_and(|re| at_start(re, digits))
+            .is_some_and(|re| re.matches(digits))
     }
 
     /// Whether the national-prefix-for-parsing pattern matches at the start
@@ -96,14 +94,8 @@ impl Parsing {
     pub(crate) fn national_prefix_for_parsing_at_start(&self, national: &str) -> bool {
         self.national_prefix_for_parsing
             .as_ref()
-            .is_some_and(|re| at_start(re, national))
+            .is_some_and(|re| re.matches(national))
     }
-}
-
-/// `re.find(value)` starts at 0: the crate's test for "matches at the start".
-/// The leftmost match starts at 0 exactly when some match does.
-fn at_start(re: &Regex, value: &str) -> bool {
-    re.find(value).is_some_and(|m| m.start() == 0)
 }
 
 /// The descriptors `number_type` consults, in the order it consults them.
@@ -121,7 +113,7 @@ impl RegionTable {
         RegionTable {
             id: meta.id().to_owned(),
             meta,
-            leading_digits: meta.leading_digits().map(|r| compile(r.as_str())),
+            leading_digits: meta.leading_digits().map(|r| AtStart::new(r.as_str())),
             types: OnceLock::new(),
             parsing: OnceLock::new(),
         }
@@ -138,11 +130,11 @@ impl RegionTable {
             international_prefix: self
                 .meta
                 .international_prefix()
-                .map(|r| compile(r.as_str())),
+                .map(|r| AtStart::new(r.as_str())),
             national_prefix_for_parsing: self
                 .meta
                 .national_prefix_for_parsing()
-                .map(|r| compile(r.as_str())),
+                .map(|r| AtStart::new(r.as_str())),
         })
     }
 
@@ -200,14 +192,33 @@ struct CodeTable {
     first: Option<RegionTable>,
 }
 
-fn compile(source: &str) -> Regex {
-    // The crate's `CachedRegexBuilder` options: `ignore_whitespace`, all others
-    // default. Its patterns all compiled when the database loaded, so they
-    // compile here too.
-    RegexBuilder::new(source)
-        .ignore_whitespace(true)
-        .build()
-        .unwrap_or_else(|e| panic!("phonenumber metadata pattern {source:?}: {e}"))
+/// A metadata pattern compiled to answer the only question the crate asks
+/// of it: does it match at the start of the value (`find(value)` with
+/// `start() == 0`)?
+struct AtStart(Regex);
+
+impl AtStart {
+    /// The pattern anchored, `^(?:pattern)`: some match starts at 0 exactly
+    /// when the leftmost one does, so `is_match` of the anchored pattern is
+    /// the crate's test — without scanning past the start or running the
+    /// reverse search `find` needs for the start of a match.
+    fn new(source: &str) -> Self {
+        // The crate's `CachedRegexBuilder` options: `ignore_whitespace`, all
+        // others default. Its patterns all compiled when the database loaded,
+        // so they compile here too. The line breaks keep the group closed
+        // even if a pattern ended in a `#` comment (none does).
+        let anchored = format!("^(?:\n{source}\n)");
+        AtStart(
+            RegexBuilder::new(&anchored)
+                .ignore_whitespace(true)
+                .build()
+                .unwrap_or_else(|e| panic!("phonenumber metadata pattern {source:?}: {e}")),
+        )
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        self.0.is_match(value)
+    }
 }
 
 fn table(code: u16) -> Option<&'static CodeTable> {
@@ -282,7 +293,7 @@ fn source_for<'t>(table: &'t CodeTable, national: &str) -> Option<&'t RegionTabl
     }
     for region in &table.regions {
         let matched = match &region.leading_digits {
-            Some(pattern) => pattern.find(national).is_some_and(|m| m.start() == 0),
+            Some(pattern) => pattern.matches(national),
             None => region.has_type(national),
         };
         if matched {
