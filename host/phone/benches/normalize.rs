@@ -13,8 +13,9 @@
 //! the crate's parser and show what that costs on top of it.
 //!
 //! Run: `cargo bench -p dialsync-phone --bench normalize`
-//! (`DIALSYNC_BENCH_ROUNDS`, default 11; `DIALSYNC_BENCH_ONLY=fast` times only
-//! the fast engine, for a profiler).
+//! (`DIALSYNC_BENCH_ROUNDS`, default 11; for a profiler, `DIALSYNC_BENCH_ONLY=fast`
+//! times only the fast engine and `DIALSYNC_BENCH_STYLE=TEXT` only the styles
+//! whose name contains TEXT).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -126,7 +127,11 @@ fn main() {
     } else {
         &[Engine::Crate, Engine::CrateParse, Engine::Fast]
     };
-    let styles = styles();
+    let filter = std::env::var("DIALSYNC_BENCH_STYLE").unwrap_or_default();
+    let styles: Vec<Style> = styles()
+        .into_iter()
+        .filter(|s| s.name.contains(&filter))
+        .collect();
     for style in &styles {
         for (raw, region) in &style.inputs {
             let reference = normalize_using(Engine::Crate, raw, *region);

@@ -96,7 +96,7 @@ pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed>
     let all = std::str::from_utf8(&digits[..count]).ok()?;
     // The default region's metadata (`country_code` unwraps it).
     let default = match region {
-        Some(id) => Some(validity::region(id.as_ref())?),
+        Some(id) => Some(validity::region(id)?),
         None => None,
     };
     // `helper::international_prefix`: an IDD at the start would be stripped

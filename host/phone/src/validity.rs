@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use phonenumber::{PhoneNumber, country};
-use regex::{Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder, SetMatches};
 
 /// Country calling codes are one to three digits.
 const CODES: usize = 1000;
@@ -51,11 +51,7 @@ impl Desc {
 
     /// `phonenumber::metadata::Descriptor::is_match`.
     fn is_match(&self, value: &str) -> bool {
-        if !self.possible_length.is_empty() && !self.possible_length.contains(&(value.len() as u16))
-        {
-            return false;
-        }
-        self.national_number.matches(value)
+        length_allowed(&self.possible_length, value.len()) && self.national_number.matches(value)
     }
 }
 
@@ -67,7 +63,11 @@ pub(crate) struct RegionTable {
     /// non-geographical codes).
     id: String,
     meta: &'static Metadata,
-    leading_digits: Option<AtStart>,
+    /// The index of its leading-digits pattern in its code's
+    /// [`CodeTable::leading_digits`] set, if it has one.
+    leading_digits: Option<usize>,
+    /// Whether the id is a `country::Id` (`"001"` is not).
+    known_id: bool,
     types: OnceLock<Types>,
     parsing: OnceLock<Parsing>,
 }
@@ -101,19 +101,26 @@ impl Parsing {
 /// The descriptors `number_type` consults, in the order it consults them.
 struct Types {
     general: Desc,
-    /// Premium rate, toll free, shared cost, VoIP, personal number, pager,
-    /// UAN, voicemail: any match makes the number valid.
-    special: Vec<Desc>,
-    fixed_line: Option<Desc>,
-    mobile: Option<Desc>,
+    /// The possible lengths of the typed descriptors — premium rate, toll
+    /// free, shared cost, VoIP, personal number, pager, UAN, voicemail,
+    /// fixed line, mobile — in that order; any match makes the number valid.
+    lengths: Vec<Vec<u16>>,
+    /// Their patterns, anchored like [`AtStart`], as one set (same order).
+    patterns: Option<RegexSet>,
+}
+
+/// `Descriptor::is_match`'s length test: no lengths listed, or `len` among them.
+fn length_allowed(lengths: &[u16], len: usize) -> bool {
+    lengths.is_empty() || lengths.contains(&(len as u16))
 }
 
 impl RegionTable {
-    fn new(meta: &'static Metadata) -> Self {
+    fn new(meta: &'static Metadata, leading_digits: Option<usize>) -> Self {
         RegionTable {
             id: meta.id().to_owned(),
             meta,
-            leading_digits: meta.leading_digits().map(|r| AtStart::new(r.as_str())),
+            leading_digits,
+            known_id: meta.id().parse::<country::Id>().is_ok(),
             types: OnceLock::new(),
             parsing: OnceLock::new(),
         }
@@ -151,33 +158,43 @@ impl RegionTable {
         if !t.general.is_match(value) {
             return false;
         }
-        t.special.iter().any(|d| d.is_match(value))
-            || t.fixed_line.as_ref().is_some_and(|d| d.is_match(value))
-            || t.mobile.as_ref().is_some_and(|d| d.is_match(value))
+        let allowed = |i: usize| length_allowed(&t.lengths[i], value.len());
+        let Some(patterns) = &t.patterns else {
+            return false;
+        };
+        if !(0..t.lengths.len()).any(allowed) {
+            return false;
+        }
+        // One pass answers every pattern; which ones also allow the length
+        // decides (the crate tries them one by one, with the same answer).
+        let matched = patterns.matches(value);
+        (0..t.lengths.len()).any(|i| allowed(i) && matched.matched(i))
     }
 
     /// The descriptors, compiled on the region's first use.
     fn types(&self) -> &Types {
         self.types.get_or_init(|| {
             let d = self.meta.descriptors();
+            let typed: Vec<&Descriptor> = [
+                d.premium_rate(),
+                d.toll_free(),
+                d.shared_cost(),
+                d.voip(),
+                d.personal_number(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.fixed_line(),
+                d.mobile(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             Types {
                 general: Desc::new(d.general()),
-                special: [
-                    d.premium_rate(),
-                    d.toll_free(),
-                    d.shared_cost(),
-                    d.voip(),
-                    d.personal_number(),
-                    d.pager(),
-                    d.uan(),
-                    d.voicemail(),
-                ]
-                .into_iter()
-                .flatten()
-                .map(Desc::new)
-                .collect(),
-                fixed_line: d.fixed_line().map(Desc::new),
-                mobile: d.mobile().map(Desc::new),
+                lengths: typed.iter().map(|d| d.possible_length().to_vec()).collect(),
+                patterns: (!typed.is_empty())
+                    .then(|| set(typed.iter().map(|d| anchored(d.national_number().as_str())))),
             }
         })
     }
@@ -187,6 +204,10 @@ impl RegionTable {
 /// (the main country first).
 struct CodeTable {
     regions: Vec<RegionTable>,
+    /// The leading-digits patterns of those regions that have one, anchored
+    /// like [`AtStart`], as one set: one pass over the number answers them
+    /// all.
+    leading_digits: Option<RegexSet>,
     /// `by_code(code).first()`: the metadata used for a non-geographical
     /// code (region `"001"`).
     first: Option<RegionTable>,
@@ -207,9 +228,8 @@ impl AtStart {
         // others default. Its patterns all compiled when the database loaded,
         // so they compile here too. The line breaks keep the group closed
         // even if a pattern ended in a `#` comment (none does).
-        let anchored = format!("^(?:\n{source}\n)");
         AtStart(
-            RegexBuilder::new(&anchored)
+            RegexBuilder::new(&anchored(source))
                 .ignore_whitespace(true)
                 .build()
                 .unwrap_or_else(|e| panic!("phonenumber metadata pattern {source:?}: {e}")),
@@ -221,21 +241,46 @@ impl AtStart {
     }
 }
 
+/// Anchored patterns as one set, with the crate's builder options.
+fn set(patterns: impl IntoIterator<Item = String>) -> RegexSet {
+    let patterns: Vec<String> = patterns.into_iter().collect();
+    RegexSetBuilder::new(&patterns)
+        .ignore_whitespace(true)
+        .build()
+        .unwrap_or_else(|e| panic!("phonenumber metadata patterns {patterns:?}: {e}"))
+}
+
+/// `source` anchored at the start: `^(?:source)`.
+fn anchored(source: &str) -> String {
+    format!("^(?:\n{source}\n)")
+}
+
 fn table(code: u16) -> Option<&'static CodeTable> {
     static TABLES: [OnceLock<Option<CodeTable>>; CODES] = [const { OnceLock::new() }; CODES];
     TABLES
         .get(usize::from(code))?
         .get_or_init(|| {
-            let regions = DATABASE.region(&code)?;
+            let mut patterns = Vec::new();
+            let regions = DATABASE
+                .region(&code)?
+                .iter()
+                .filter_map(|id| DATABASE.by_id(*id))
+                .map(|meta| {
+                    let index = meta.leading_digits().map(|r| {
+                        patterns.push(anchored(r.as_str()));
+                        patterns.len() - 1
+                    });
+                    RegionTable::new(meta, index)
+                })
+                .collect();
+            let leading_digits = (!patterns.is_empty()).then(|| set(patterns));
             Some(CodeTable {
-                regions: regions
-                    .iter()
-                    .filter_map(|id| DATABASE.by_id(*id).map(RegionTable::new))
-                    .collect(),
+                regions,
+                leading_digits,
                 first: DATABASE
                     .by_code(&code)
                     .and_then(|m| m.into_iter().next())
-                    .map(RegionTable::new),
+                    .map(|meta| RegionTable::new(meta, None)),
             })
         })
         .as_ref()
@@ -253,7 +298,9 @@ pub(crate) fn is_valid_national(code: u16, national: &str) -> bool {
     let Some(table) = table(code) else {
         return false;
     };
-    source_for(table, national).is_some_and(|region| region.has_type(national))
+    // A region picked by its type (it has no leading digits) is known to
+    // have one; the crate asks again, with the same answer.
+    source_for(table, national).is_some_and(|(region, typed)| typed || region.has_type(national))
 }
 
 /// Whether the database knows country calling code `code`
@@ -263,41 +310,61 @@ pub(crate) fn is_known_code(code: u16) -> bool {
     table(code).is_some()
 }
 
-/// The table of region `id` (`"US"`), if the database has it.
-pub(crate) fn region(id: &str) -> Option<&'static RegionTable> {
-    let meta = DATABASE.by_id(id)?;
-    table(meta.country_code())?
-        .regions
-        .iter()
-        .find(|region| region.id == id)
+/// The table of region `id`, if the database has it (looked up once per
+/// region, then kept in a table indexed by its two letters).
+pub(crate) fn region(id: country::Id) -> Option<&'static RegionTable> {
+    static REGIONS: [OnceLock<Option<&'static RegionTable>>; 26 * 26] =
+        [const { OnceLock::new() }; 26 * 26];
+    let id: &str = id.as_ref();
+    let slot = match id.as_bytes() {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => usize::from(a - b'A') * 26 + usize::from(b - b'A'),
+        _ => return None,
+    };
+    *REGIONS[slot].get_or_init(|| {
+        let meta = DATABASE.by_id(id)?;
+        table(meta.country_code())?
+            .regions
+            .iter()
+            .find(|region| region.id == id)
+    })
 }
 
 /// The region `phonenumber::parse` picks for a number without a default
 /// region: `source_for(code, national)` and the metadata look-up on its
 /// answer (the same as [`is_valid_national`] picks).
 pub(crate) fn source_region(code: u16, national: &str) -> Option<&'static RegionTable> {
-    source_for(table(code)?, national)
+    source_for(table(code)?, national).map(|(region, _)| region)
 }
 
 /// `phonenumber::validator::source_for` followed by the metadata look-up
-/// `is_valid_with` does on its answer.
-fn source_for<'t>(table: &'t CodeTable, national: &str) -> Option<&'t RegionTable> {
+/// `is_valid_with` does on its answer; with it, whether the region was picked
+/// because the number has a type there (`number_type != Unknown`).
+fn source_for<'t>(table: &'t CodeTable, national: &str) -> Option<(&'t RegionTable, bool)> {
     if let [only] = table.regions.as_slice() {
         return if only.id == "001" {
-            table.first.as_ref()
+            table.first.as_ref().map(|first| (first, false))
         } else {
             // The crate parses the id as a `country::Id` and looks the
             // metadata up again by it; an id it cannot parse is not valid.
-            only.id.parse::<country::Id>().ok().map(|_| only)
+            only.known_id.then_some((only, false))
         };
     }
+    // Which leading-digits patterns match, computed on first need.
+    let mut leading: Option<SetMatches> = None;
     for region in &table.regions {
-        let matched = match &region.leading_digits {
-            Some(pattern) => pattern.matches(national),
-            None => region.has_type(national),
+        let matched = match (region.leading_digits, &table.leading_digits) {
+            (Some(index), Some(set)) => leading
+                .get_or_insert_with(|| set.matches(national))
+                .matched(index),
+            _ => {
+                if region.has_type(national) {
+                    return Some((region, true));
+                }
+                false
+            }
         };
         if matched {
-            return Some(region);
+            return Some((region, false));
         }
     }
     None
