@@ -38,7 +38,7 @@
 
 use phonenumber::country;
 
-use crate::validity::{self, RegionTable};
+use crate::validity::{self, RegionTable, Source};
 
 /// At most this many digits are copied; longer input falls back.
 const MAX_DIGITS: usize = 24;
@@ -58,6 +58,9 @@ pub(crate) struct Parsed {
     digits: [u8; MAX_DIGITS],
     start: usize,
     end: usize,
+    /// The region `source_for` picked, when parsing needed it (no default
+    /// region): the validity check picks the same one.
+    source: Option<Source>,
 }
 
 impl Parsed {
@@ -65,6 +68,14 @@ impl Parsed {
     pub(crate) fn national(&self) -> &str {
         // Only ASCII digits are ever stored.
         std::str::from_utf8(&self.digits[self.start..self.end]).unwrap_or_default()
+    }
+
+    /// `phonenumber::is_valid` of the number (`validity::is_valid`).
+    pub(crate) fn is_valid(&self) -> bool {
+        match self.source {
+            Some(source) => validity::is_valid_in(source, self.national()),
+            None => validity::is_valid_national(self.code, self.national()),
+        }
     }
 }
 
@@ -118,9 +129,13 @@ pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed>
         // digits is `TooLong`, and above 16 the value may pass 2^56.
         return None;
     }
-    let meta_region = match default {
-        Some(region) => Some(region),
-        None => validity::source_region(code, national),
+    let source = default
+        .is_none()
+        .then(|| validity::source_region(code, national));
+    let meta_region = match (default, source) {
+        (Some(region), _) => Some(region),
+        (None, Some(picked)) => picked.map(|(region, _)| region),
+        (None, None) => None,
     };
     if let Some(region) = meta_region {
         if strips_national_prefix(region, national) {
@@ -132,6 +147,7 @@ pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed>
         digits,
         start: national_start,
         end: count,
+        source,
     })
 }
 

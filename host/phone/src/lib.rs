@@ -135,7 +135,8 @@ pub fn normalize_using(
         Engine::CrateParse | Engine::Crate => None,
     };
     let valid = match fast {
-        Some(parsed) => validity::is_valid_national(parsed.code, parsed.national())
+        Some(parsed) => parsed
+            .is_valid()
             .then(|| e164_of(parsed.code, parsed.national())),
         None => {
             let parsed = phonenumber::parse(region, number).map_err(|e| {

@@ -298,9 +298,18 @@ pub(crate) fn is_valid_national(code: u16, national: &str) -> bool {
     let Some(table) = table(code) else {
         return false;
     };
-    // A region picked by its type (it has no leading digits) is known to
-    // have one; the crate asks again, with the same answer.
-    source_for(table, national).is_some_and(|(region, typed)| typed || region.has_type(national))
+    is_valid_in(source_for(table, national), national)
+}
+
+/// A region [`source_for`] picked, and whether it picked it because the
+/// number has a type there.
+pub(crate) type Source = Option<(&'static RegionTable, bool)>;
+
+/// [`is_valid_national`] once `source_for` has picked `source` for the
+/// number. A region picked by its type (it has no leading digits) is known
+/// to have one; the crate asks again, with the same answer.
+pub(crate) fn is_valid_in(source: Source, national: &str) -> bool {
+    source.is_some_and(|(region, typed)| typed || region.has_type(national))
 }
 
 /// Whether the database knows country calling code `code`
@@ -331,15 +340,16 @@ pub(crate) fn region(id: country::Id) -> Option<&'static RegionTable> {
 
 /// The region `phonenumber::parse` picks for a number without a default
 /// region: `source_for(code, national)` and the metadata look-up on its
-/// answer (the same as [`is_valid_national`] picks).
-pub(crate) fn source_region(code: u16, national: &str) -> Option<&'static RegionTable> {
-    source_for(table(code)?, national).map(|(region, _)| region)
+/// answer (the same as [`is_valid_national`] picks, so [`is_valid_in`] can
+/// take it from here).
+pub(crate) fn source_region(code: u16, national: &str) -> Source {
+    source_for(table(code)?, national)
 }
 
 /// `phonenumber::validator::source_for` followed by the metadata look-up
 /// `is_valid_with` does on its answer; with it, whether the region was picked
 /// because the number has a type there (`number_type != Unknown`).
-fn source_for<'t>(table: &'t CodeTable, national: &str) -> Option<(&'t RegionTable, bool)> {
+fn source_for(table: &'static CodeTable, national: &str) -> Source {
     if let [only] = table.regions.as_slice() {
         return if only.id == "001" {
             table.first.as_ref().map(|first| (first, false))
