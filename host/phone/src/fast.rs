@@ -122,32 +122,33 @@ pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed>
     };
     let national = &all[national_start..];
     // `parse`: an absent default region means the region `source_for`
-    // picks on the national number without its leading zeros (there are
-    // none: checked below).
-    if national.starts_with('0') || !(2..=16).contains(&national.len()) {
-        // Leading zeros are kept apart in `NationalNumber`; more than 17
-        // digits is `TooLong`, and above 16 the value may pass 2^56.
-        return None;
-    }
+    // picks on the national number without its leading zeros.
+    let without_zeros = national.trim_start_matches('0');
     let source = default
         .is_none()
-        .then(|| validity::source_region(code, national));
+        .then(|| validity::source_region(code, without_zeros));
     let meta_region = match (default, source) {
         (Some(region), _) => Some(region),
         (None, Some(picked)) => picked.map(|(region, _)| region),
         (None, None) => None,
     };
-    if let Some(region) = meta_region {
-        if strips_national_prefix(region, national) {
-            return None;
-        }
+    let stripped = match meta_region {
+        Some(region) => national_prefix_stripped(region, national)?,
+        None => national,
+    };
+    if stripped.starts_with('0') || !(2..=16).contains(&stripped.len()) {
+        // Leading zeros are kept apart in `NationalNumber`; more than 17
+        // digits is `TooLong`, and above 16 the value may pass 2^56.
+        return None;
     }
     Some(Parsed {
         code,
         digits,
-        start: national_start,
+        start: count - stripped.len(),
         end: count,
-        source,
+        // The validity check picks its region on the final national
+        // number: the same one when nothing was stripped.
+        source: source.filter(|_| stripped.len() == national.len()),
     })
 }
 
@@ -249,17 +250,50 @@ fn possible_length(meta: &phonenumber::Metadata, len: usize) -> bool {
     }
 }
 
-/// Whether `parse`'s national-prefix step (`helper::national_number`, then
-/// the plain national-prefix strip) could change `national` in `region`:
-/// the national-prefix-for-parsing pattern matches at its start, or it
-/// starts with the national prefix. When neither holds, both steps leave it
-/// as it is (and the length check after them has nothing to choose).
-fn strips_national_prefix(region: &RegionTable, national: &str) -> bool {
-    region
-        .parsing()
-        .national_prefix_for_parsing_at_start(national)
-        || region
-            .meta()
-            .national_prefix()
-            .is_some_and(|prefix| national.starts_with(prefix))
+/// `national` after `parse`'s national-prefix step in `region`, or `None`
+/// where that step is left to the crate (a transform rule applies):
+///
+/// 1. `helper::national_number`: with no national-prefix-for-parsing
+///    pattern, the national prefix is cut if the number starts with it; with
+///    one that does not match at the start, nothing happens; with one that
+///    does and no transform rule, the match is cut (its carrier-code capture
+///    is kept by the crate but plays no part in validity or E.164; and its
+///    "viable" test compares the number's general match with itself, so it
+///    never stops the cut);
+/// 2. the national prefix is cut (again) if what is left starts with it;
+/// 3. the result is kept unless `validator::length` calls it `TooShort`.
+fn national_prefix_stripped<'n>(region: &RegionTable, national: &'n str) -> Option<&'n str> {
+    let meta = region.meta();
+    let prefix = meta.national_prefix();
+    let cut = |value: &'n str| match prefix {
+        Some(prefix) if value.starts_with(prefix) => &value[prefix.len()..],
+        _ => value,
+    };
+    let first = match region.parsing().national_prefix_for_parsing_end(national) {
+        None => cut(national),
+        Some(None) => national,
+        Some(Some(_)) if meta.national_prefix_transform_rule().is_some() => return None,
+        Some(Some(end)) => &national[end..],
+    };
+    let potential = cut(first);
+    Some(if too_short(meta, potential.len()) {
+        national
+    } else {
+        potential
+    })
+}
+
+/// `validator::length(meta, number, Type::Unknown) == Validation::TooShort`
+/// for a national number of `len` digits (a port: the general descriptor's
+/// local lengths, then the shortest of its possible lengths).
+fn too_short(meta: &phonenumber::Metadata, len: usize) -> bool {
+    let general = meta.descriptors().general();
+    let Some(&minimum) = general.possible_length().first() else {
+        // `InvalidLength`.
+        return false;
+    };
+    let Ok(length) = u16::try_from(len) else {
+        return false;
+    };
+    !general.possible_local_length().contains(&length) && length < minimum
 }

@@ -89,12 +89,13 @@ impl Parsing {
             .is_some_and(|re| re.matches(digits))
     }
 
-    /// Whether the national-prefix-for-parsing pattern matches at the start
-    /// of `national`.
-    pub(crate) fn national_prefix_for_parsing_at_start(&self, national: &str) -> bool {
+    /// The national-prefix-for-parsing pattern's match at the start of
+    /// `national`: `None` when the region has no such pattern, else where
+    /// the match ends, if there is one.
+    pub(crate) fn national_prefix_for_parsing_end(&self, national: &str) -> Option<Option<usize>> {
         self.national_prefix_for_parsing
             .as_ref()
-            .is_some_and(|re| re.matches(national))
+            .map(|re| re.end(national))
     }
 }
 
@@ -238,6 +239,13 @@ impl AtStart {
 
     fn matches(&self, value: &str) -> bool {
         self.0.is_match(value)
+    }
+
+    /// Where the match at the start ends, if there is one: the same match
+    /// as the unanchored pattern's leftmost one, as both take the preferred
+    /// match from position 0.
+    fn end(&self, value: &str) -> Option<usize> {
+        self.0.find(value).map(|m| m.end())
     }
 }
 
