@@ -650,7 +650,9 @@ fn international_numbers_of_every_country_code_normalise_as_with_the_crate() {
 fn national_numbers_of_other_regions_normalise_as_with_the_crate() {
     let mut rng = SmallRng::seed_from_u64(0x0207_9460);
     let mut tally = Tally::default();
-    for region in ["GB", "DE", "IT", "RU", "MX", "AU", "JP", "NZ"] {
+    // Trunk prefixes (GB, DE, NZ, AU with its `183[12]` carrier codes),
+    // none (IT), `8` (RU), and transform rules (AR, BR, JP, MX).
+    for region in ["GB", "DE", "IT", "RU", "MX", "AU", "JP", "NZ", "AR", "BR"] {
         let meta = DATABASE.by_id(region).expect(region);
         let code = meta.country_code();
         let d = meta.descriptors();
@@ -674,6 +676,18 @@ fn national_numbers_of_other_regions_normalise_as_with_the_crate() {
             let len = rng.random_range(3..=14);
             tally.check_parse(&digits(&mut rng, len), Some(region));
         }
+        // Prefixes that national-prefix rules match (and some they do not),
+        // before numbers of every length, short ones too.
+        for lead in [
+            "0", "00", "01", "015", "044", "045", "090", "0 11 15", "1", "8", "9", "15", "1831",
+            "180020",
+        ] {
+            for len in [1, 2, 4, 6, 8, 9, 10, 11] {
+                let raw = format!("{lead} {}", digits(&mut rng, len));
+                tally.check_parse(&raw, Some(region));
+                tally.check_parse(&format!("+{code} {raw}"), None);
+            }
+        }
     }
     assert!(
         tally.valid > 100,
@@ -682,11 +696,59 @@ fn national_numbers_of_other_regions_normalise_as_with_the_crate() {
         tally.cases
     );
     assert!(
-        tally.fast > 200,
+        tally.fast > 500,
         "fast path {} of {}",
         tally.fast,
         tally.cases
     );
+}
+
+/// The shapes the fast path exists for: it must answer them (not defer to
+/// the crate's parser), with the crate's answer.
+#[test]
+fn the_fast_path_answers_the_shapes_crms_send() {
+    for (raw, region) in [
+        ("(415) 555-2671", Some("US")),
+        ("415.555.2671", Some("US")),
+        ("415-555-2671", Some("us")),
+        ("4155552671", Some("US")),
+        ("1 (415) 555-2671", Some("US")),
+        ("1-416-555-2671", Some("CA")),
+        ("14165552671", Some("CA")),
+        ("+1 415 555 2671", None),
+        ("+1-415-555-2671", None),
+        ("+1 (415) 555-2671", None),
+        ("+14155552671", None),
+        ("+1.415.555.2671", Some("GB")),
+        ("tel:+1-415-555-2671;ext=12", None),
+        ("(415) 555-2671 x12", Some("US")),
+        ("(212) 155-2671", Some("US")),
+        ("+1 242 357 1234", None),
+        ("(242) 357-1234", Some("BS")),
+        ("+44 20 7946 0958", None),
+        ("+44 (0)20 7946 0958", None),
+        ("+44 7700 900123", Some("US")),
+        ("020 7946 0958", Some("GB")),
+        ("07700 900123", Some("GB")),
+        ("+49 30 1234567", None),
+        ("030 1234567", Some("DE")),
+        ("+33 1 42 68 53 00", None),
+        ("+61 2 1234 5678", None),
+        ("+7 812 555 1234", None),
+        ("+52 55 1234 5678", None),
+    ] {
+        let number = strip_decorations(raw);
+        let id = region.and_then(parse_region);
+        assert!(
+            fast::parse(number, id).is_some(),
+            "{raw:?} with region {region:?} was left to the crate's parser"
+        );
+        assert_eq!(
+            normalize_using(Engine::Fast, raw, region),
+            normalize_using(Engine::Crate, raw, region),
+            "{raw:?} with region {region:?}"
+        );
+    }
 }
 
 #[test]
