@@ -75,11 +75,17 @@ fn styles() -> Vec<Style> {
         style("invalid (212) 155-0123, US", true, Some("US"), |n| {
             format!("(212) 1{:02}-{:04}", n % 100, n)
         }),
-        style("GB national 020 7946 0123, GB", false, Some("GB"), |n| {
+        style("GB national 020 7946 0123, GB", true, Some("GB"), |n| {
             format!("020 7946 {:04}", n)
         }),
-        style("+44 (0)20 7946 0123, no region", false, None, |n| {
+        style("+44 (0)20 7946 0123, no region", true, None, |n| {
             format!("+44 (0)20 7946 {:04}", n)
+        }),
+        style("IDD 011 44 20 7946 0123, US", false, Some("US"), |n| {
+            format!("011 44 20 7946 {:04}", n)
+        }),
+        style("AR mobile 011 15 2345 6789, AR", false, Some("AR"), |n| {
+            format!("011 15 2345 {:04}", n)
         }),
         style("letters 1-800-FLOWERS-n, US", false, Some("US"), |n| {
             format!("1-800-FLOWERS-{}", n % 10)
