@@ -1,22 +1,27 @@
 //! A fast path in front of `phonenumber::parse` for the shapes CRMs send.
 //!
 //! Hand-written because the crate's parser is the slow part and no crate
-//! offers a cheaper one with the same results: `phonenumber::parse` (0.3.10)
-//! runs two nom grammars (RFC 3966, then "natural"), a nom viability grammar
-//! built on `one_of` over a 40-character string, four `Lazy<Regex>` scans
-//! and `CachedRegex` look-ups (a process-wide mutex and SipHash of the
-//! pattern's source on every match) for the international and national
-//! prefixes. In a `perf` profile of the `normalize` bench it was about half of
-//! the ~4.9 µs a phone cost (the rest the validity check); see the bench for
-//! the numbers before and after. Other crates (`rlibphonenumber`,
-//! `phonelib`) are different ports with different edge cases, so switching
-//! would change results; the point here is to change none.
+//! offers a cheaper one with the same results. `phonenumber::parse` (0.3.10)
+//! runs two nom grammars (RFC 3966, then "natural"; `nom::FindToken` over
+//! 40-character `one_of` sets and `Alt::choice` top its profile), a nom
+//! viability grammar, four `Lazy<Regex>` scans, and `CachedRegex` look-ups
+//! (a process-wide mutex and SipHash of the pattern's whole source on every
+//! match) for the international and national prefixes and for picking the
+//! region. In a `perf` profile of the `normalize` bench it was over half of
+//! what `normalize` cost (2–5 µs a US or `+1` number, by shape, in a release
+//! build on a loaded 2-core machine; the validity check most of the rest).
+//! With this path (and the validity check's patterns anchored and matched as
+//! sets) those numbers cost 250–450 ns in all; the bench prints the table.
+//! Another Rust port of libphonenumber would differ from this crate in
+//! edge cases, so switching would change results; the point here is to
+//! change none.
 //!
 //! [`parse`] handles input that, after the host strips decorations, is made
 //! only of ASCII digits and the separators ` ()-./`, with at most one `+` and
 //! only as its first character. For that input it follows, step by step,
 //! what `phonenumber::parse` does (each step cites the crate function it
-//! mirrors) and answers only where the outcome is certain:
+//! mirrors, using the crate's metadata and the compiled patterns of
+//! `src/validity.rs`) and answers only where the outcome is certain:
 //!
 //! - `+` numbers: the country code is split off as the crate does — by its
 //!   RFC 3966 grammar (everything between `+` and the first `-.()` separator)
@@ -24,15 +29,15 @@
 //!   digits against the database;
 //! - numbers without `+`: the default region's country code, stripped from
 //!   the front (`1-212-…` in the US) exactly when the crate strips it;
-//! - the region whose national-prefix rules then apply (the default region,
-//!   else the one `source_for` picks) must not be able to strip anything:
-//!   its national-prefix-for-parsing pattern does not match at the start and
-//!   the number does not start with its national prefix. Otherwise — a
-//!   trunk `0`, a carrier code, a transform rule — the crate's parser runs.
+//! - the national prefix of the region whose rules then apply (the default
+//!   region, else the one `source_for` picks): a trunk `0` or a
+//!   national-prefix-for-parsing match is cut as the crate cuts it, unless a
+//!   transform rule applies (Argentina's `15`, Brazil's carrier codes…),
+//!   which is left to the crate.
 //!
 //! Anything else (letters, other Unicode, `+` elsewhere, an international
-//! (IDD) prefix, national numbers with leading zeros, too few or too many
-//! digits, unknown country codes) returns `None` and the caller runs the
+//! (IDD) prefix, national numbers left with leading zeros, too few or too
+//! many digits, unknown country codes) returns `None` and the caller runs the
 //! crate's parser. `src/differential.rs` checks the whole pipeline against the
 //! crate on every fixture phone and on generated numbers in every shape.
 
