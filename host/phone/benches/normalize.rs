@@ -5,7 +5,8 @@
 //! - `crate`: everything by the `phonenumber` crate (`parse`, `is_valid`,
 //!   its E.164 formatter) — what the host did first;
 //! - `crate-parse`: the crate's `parse`, then the validity check over
-//!   patterns compiled once — what `normalize` did before the fast path;
+//!   patterns compiled once (`src/validity.rs`) — `normalize` without the
+//!   fast path;
 //! - `fast`: `normalize` now, the fast path (`src/fast.rs`) in front of
 //!   `crate-parse`.
 //!
@@ -206,6 +207,6 @@ fn main() {
     }
     println!();
     println!(
-        "\ncrate = phonenumber parse+is_valid+format; crate-parse = normalize before the fast path; fast = normalize now"
+        "\ncrate = phonenumber parse+is_valid+format; crate-parse = the crate's parse + compiled validity check (normalize without the fast path); fast = normalize"
     );
 }
