@@ -104,8 +104,9 @@ pub(crate) fn parse(number: &str, region: Option<country::Id>) -> Option<Parsed>
         }
     }
     // With at least three digits (and only separators besides a leading
-    // `+`), `is_viable` holds for whichever grammar's national part is
-    // checked, as the `+` prefix of RFC 3966 is at most the country code.
+    // `+`), `is_viable` holds for the text the natural grammar extracts; the
+    // RFC 3966 grammar's national part is held to more than two digits in
+    // `plus_country_code`, so it is viable too.
     if count < 3 {
         return None;
     }
