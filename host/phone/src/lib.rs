@@ -299,6 +299,17 @@ mod tests {
     }
 
     #[test]
+    fn multibyte_text_where_tel_would_end_is_an_error_not_a_panic() {
+        // Full-width `＋１` (which the crate's parser does not read) ends
+        // inside the fourth byte, where a `tel:` would end.
+        assert_eq!(
+            code("＋１ ２１２ ５５５ ２６７１", Some("US")),
+            PhoneErrorCode::Unparseable
+        );
+        assert_eq!(code("abcé", Some("US")), PhoneErrorCode::Unparseable);
+    }
+
+    #[test]
     fn messages_quote_the_raw_value() {
         let e = normalize("555-0143", Some("US")).unwrap_err();
         assert!(e.message.contains("\"555-0143\""), "{}", e.message);
