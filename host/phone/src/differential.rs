@@ -17,7 +17,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::{Engine, PhoneError, fast, normalize_using, parse_region, strip_decorations};
+use crate::{Engine, PhoneError, fast, normalize_using, parse_region, strip_decorations, validity};
 
 /// `strip_decorations` as it was (lowercased copy, `format!`), kept to check
 /// the allocation-free version against it. It panicked when the fourth byte
@@ -858,4 +858,38 @@ fn international_prefixes_not_starting_with_0_normalise_as_with_the_crate() {
         }
     }
     assert!(tally.valid > 10, "{} valid of {}", tally.valid, tally.cases);
+}
+
+/// Every region's patterns compile into the tables of `src/validity.rs`
+/// (its number types and parsing rules as sets and anchored patterns, which
+/// the crate never builds: a pattern too big for the regex crate's limits
+/// would otherwise panic on the first number of that region in production),
+/// and the regions' own example numbers are valid by them.
+#[test]
+fn every_regions_patterns_compile_and_accept_its_examples() {
+    let mut examples = 0;
+    let mut valid = 0;
+    for meta in DATABASE.iter() {
+        let d = meta.descriptors();
+        for example in [d.fixed_line(), d.mobile()]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.example())
+        {
+            examples += 1;
+            valid += usize::from(validity::is_valid_national(meta.country_code(), example));
+            if let Ok(id) = meta.id().parse::<phonenumber::country::Id>() {
+                let region = validity::region(id).expect(meta.id());
+                region.has_type(example);
+                region.general_matches(example);
+                region.parsing().international_prefix_at_start(example);
+                region.parsing().national_prefix_for_parsing_end(example);
+            }
+        }
+    }
+    assert!(examples > 400, "{examples} examples");
+    assert!(
+        valid * 100 > examples * 95,
+        "{valid} of {examples} examples valid"
+    );
 }

@@ -154,7 +154,7 @@ impl RegionTable {
     /// `number_type(meta, value) != Type::Unknown`. The crate returns a
     /// specific type for each matching descriptor; every one of them is
     /// "known", so only whether any matches matters.
-    fn has_type(&self, value: &str) -> bool {
+    pub(crate) fn has_type(&self, value: &str) -> bool {
         let t = self.types();
         if !t.general.is_match(value) {
             return false;
