@@ -879,7 +879,8 @@ fn every_regions_patterns_compile_and_accept_its_examples() {
             examples += 1;
             valid += usize::from(validity::is_valid_national(meta.country_code(), example));
             if let Ok(id) = meta.id().parse::<phonenumber::country::Id>() {
-                let region = validity::region(id).expect(meta.id());
+                let region = validity::region(id)
+                    .unwrap_or_else(|| panic!("{} has no region table", meta.id()));
                 region.has_type(example);
                 region.general_matches(example);
                 region.parsing().international_prefix_at_start(example);
