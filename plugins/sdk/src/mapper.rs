@@ -40,51 +40,64 @@ pub trait Mapper {
     }
 }
 
+/// Records parsed and handed to [`Mapper::map_records`] at a time: per-batch
+/// work is shared by this many records, while a very large host call (a big
+/// `--chunk`) does not hold every parsed record in guest memory at once.
+const RECORDS_PER_PASS: usize = 256;
+
 /// Map a batch of JSON texts: one outcome per record, in order. Texts that
 /// are not JSON objects are rejected here; the objects go to
-/// [`Mapper::map_records`] together.
+/// [`Mapper::map_records`] together, up to [`RECORDS_PER_PASS`] at a time.
 pub fn map_batch<M: Mapper + ?Sized, S: AsRef<str>>(
     host: &dyn Host,
     records: &[S],
 ) -> Vec<MapOutcome> {
-    let parsed: Vec<Result<Value, MapOutcome>> = records
-        .iter()
-        .map(|text| match serde_json::from_str::<Value>(text.as_ref()) {
-            Ok(record @ Value::Object(_)) => Ok(record),
-            Ok(other) => Err(MapOutcome::Reject(vec![FieldError::new(
+    let mut outcomes = Vec::with_capacity(records.len());
+    for pass in records.chunks(RECORDS_PER_PASS) {
+        map_pass::<M, S>(host, pass, &mut outcomes);
+    }
+    outcomes
+}
+
+fn map_pass<M: Mapper + ?Sized, S: AsRef<str>>(
+    host: &dyn Host,
+    records: &[S],
+    outcomes: &mut Vec<MapOutcome>,
+) {
+    let mut objects = Vec::with_capacity(records.len());
+    // For each record: parsed (its outcome comes from `map_records`) or its rejection.
+    let mut rejected: Vec<Option<MapOutcome>> = Vec::with_capacity(records.len());
+    for text in records {
+        match serde_json::from_str::<Value>(text.as_ref()) {
+            Ok(record @ Value::Object(_)) => {
+                objects.push(record);
+                rejected.push(None);
+            }
+            Ok(other) => rejected.push(Some(MapOutcome::Reject(vec![FieldError::new(
                 "",
                 "invalid-type",
                 format!(
                     "a record must be a JSON object, got {}",
                     crate::json::type_name(&other)
                 ),
-            )])),
-            Err(e) => Err(MapOutcome::Reject(vec![FieldError::new(
+            )]))),
+            Err(e) => rejected.push(Some(MapOutcome::Reject(vec![FieldError::new(
                 "",
                 "invalid-type",
                 format!("the record is not valid JSON: {e}"),
-            )])),
-        })
-        .collect();
-    let is_object: Vec<bool> = parsed.iter().map(Result::is_ok).collect();
-    let mut objects = Vec::with_capacity(parsed.len());
-    let mut rejected = Vec::new();
-    for record in parsed {
-        match record {
-            Ok(object) => objects.push(object),
-            Err(outcome) => rejected.push(outcome),
+            )]))),
         }
     }
     let mut mapped = M::map_records(host, &objects).into_iter();
-    let mut rejected = rejected.into_iter();
-    let mut outcomes: Vec<MapOutcome> = is_object
-        .iter()
-        .filter_map(|&ok| if ok { mapped.next() } else { rejected.next() })
-        .collect();
+    drop(objects);
+    outcomes.extend(
+        rejected
+            .into_iter()
+            .filter_map(|rejection| rejection.or_else(|| mapped.next())),
+    );
     // A `map_records` that returned too many outcomes keeps them, so the host
     // sees (and reports) the wrong count rather than a silently trimmed batch.
     outcomes.extend(mapped);
-    outcomes
 }
 
 /// Run a data action on JSON input text, returning JSON output text.
@@ -130,6 +143,19 @@ mod tests {
         let texts = [r#"{"n":1}"#, "[2]", r#"{"n":3}"#, "not json", r#"{"n":5}"#];
         let outcomes = map_batch::<Counting, _>(&NativeHost::default(), &texts);
         assert_eq!(BATCHES.with(std::cell::Cell::get), 1);
+        let many: Vec<String> = (0..600).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+        let outcomes_many = map_batch::<Counting, _>(&NativeHost::default(), &many);
+        assert_eq!(
+            BATCHES.with(std::cell::Cell::get),
+            1 + 3,
+            "600 records in passes of 256"
+        );
+        assert!(
+            outcomes_many
+                .iter()
+                .enumerate()
+                .all(|(i, o)| *o == MapOutcome::Skip(i.to_string()))
+        );
         let kinds: Vec<String> = outcomes
             .iter()
             .map(|o| match o {
