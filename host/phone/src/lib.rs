@@ -12,14 +12,19 @@
 //! only `phonenumber::is_valid` tells them apart, so every result is gated on
 //! it — through [`validity`], the same check over patterns compiled once
 //! (the crate's own regex cache was most of the cost of a mapped record).
-//! E.164 is written directly (see [`e164`]).
+//! E.164 is written directly (see [`e164`]). In front of the crate's parser,
+//! [`fast`] parses the shapes CRMs send (digits and ` ()-./`, an optional
+//! leading `+`) when the outcome is certain, and defers to the parser
+//! otherwise; [`Engine`] names the three ways of getting the same results.
 
 #[cfg(test)]
 mod differential;
+mod fast;
 mod validity;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use phonenumber::{PhoneNumber, country};
 
@@ -77,23 +82,31 @@ fn error(code: PhoneErrorCode, message: String) -> PhoneError {
 /// Without a region such numbers fail with [`PhoneErrorCode::NoRegion`] rather than
 /// being guessed.
 pub fn normalize(raw: &str, default_region: Option<&str>) -> Result<String, PhoneError> {
-    normalize_with(raw, default_region, validity::is_valid, e164)
+    normalize_using(Engine::Fast, raw, default_region)
 }
 
-/// E.164 of a valid number: what `phonenumber`'s formatter writes in
-/// `Mode::E164` (`+`, country code, national number with its leading zeros),
-/// without the national-format look-up it does first and E.164 never uses.
-fn e164(number: &PhoneNumber) -> String {
-    format!("+{}{}", number.country().code(), number.national())
+/// How [`normalize_using`] parses, validates and formats. All three give
+/// identical results (values, error codes and messages) for every input —
+/// `src/differential.rs` checks that; they differ only in speed, which the
+/// `normalize` bench compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// What [`normalize`] does: [`Engine::CrateParse`] behind a fast path
+    /// (`src/fast.rs`) for the shapes CRMs send.
+    Fast,
+    /// `phonenumber::parse`, then the validity check over patterns compiled
+    /// once (`src/validity.rs`) and E.164 written directly.
+    CrateParse,
+    /// Everything by the `phonenumber` crate: `parse`, `is_valid` and its
+    /// E.164 formatter. The reference the others are tested against.
+    Crate,
 }
 
-/// [`normalize`] with the validity check and the E.164 formatting given, so
-/// the differential test can run the same steps with the crate's own.
-fn normalize_with(
+/// [`normalize`] with the [`Engine`] chosen.
+pub fn normalize_using(
+    engine: Engine,
     raw: &str,
     default_region: Option<&str>,
-    is_valid: fn(&PhoneNumber) -> bool,
-    e164: fn(&PhoneNumber) -> String,
 ) -> Result<String, PhoneError> {
     let number = strip_decorations(raw);
     if number.is_empty() {
@@ -117,48 +130,106 @@ fn normalize_with(
             format!("phone number {raw:?} has no +country prefix and no default region was given"),
         ));
     }
-    let parsed = phonenumber::parse(region, number).map_err(|e| {
-        error(
-            PhoneErrorCode::Unparseable,
-            format!("phone number {raw:?} could not be parsed: {e}"),
-        )
-    })?;
-    if !is_valid(&parsed) {
+    let fast = match engine {
+        Engine::Fast => fast::parse(number, region),
+        Engine::CrateParse | Engine::Crate => None,
+    };
+    let valid = match fast {
+        Some(parsed) => parsed
+            .is_valid()
+            .then(|| e164_of(parsed.code, parsed.national())),
+        None => {
+            let parsed = phonenumber::parse(region, number).map_err(|e| {
+                error(
+                    PhoneErrorCode::Unparseable,
+                    format!("phone number {raw:?} could not be parsed: {e}"),
+                )
+            })?;
+            match engine {
+                Engine::Crate => phonenumber::is_valid(&parsed)
+                    .then(|| parsed.format().mode(phonenumber::Mode::E164).to_string()),
+                Engine::Fast | Engine::CrateParse => {
+                    validity::is_valid(&parsed).then(|| e164(&parsed))
+                }
+            }
+        }
+    };
+    valid.ok_or_else(|| {
         let region_note = default_region
             .map(|r| format!(" (default region {r})"))
             .unwrap_or_default();
-        return Err(error(
+        error(
             PhoneErrorCode::Invalid,
             format!("phone number {raw:?} is not a valid number{region_note}"),
-        ));
-    }
-    Ok(e164(&parsed))
+        )
+    })
+}
+
+/// E.164 of a valid number: what `phonenumber`'s formatter writes in
+/// `Mode::E164` (`+`, country code, national number with its leading zeros),
+/// without the national-format look-up it does first and E.164 never uses.
+fn e164(number: &PhoneNumber) -> String {
+    let national = number.national().to_string();
+    e164_of(number.country().code(), &national)
+}
+
+/// `+`, the country code and the national number, in one allocation.
+fn e164_of(code: u16, national: &str) -> String {
+    let mut out = String::with_capacity(4 + national.len());
+    out.push('+');
+    let mut buffer = [0u8; 5];
+    out.push_str(fast::decimal(code, &mut buffer));
+    out.push_str(national);
+    out
 }
 
 /// Parse an ISO 3166-1 alpha-2 region code, case-insensitively.
+///
+/// `country::Id::from_str` compares the text with every id in turn (a
+/// quarter of a microsecond for `US`), so its answers for all 676 pairs of
+/// letters are kept in a table, made on first use.
 fn parse_region(code: &str) -> Option<country::Id> {
-    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+    static IDS: OnceLock<Vec<Option<country::Id>>> = OnceLock::new();
+    let &[a, b] = code.as_bytes() else {
+        return None;
+    };
+    if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
         return None;
     }
-    country::Id::from_str(&code.to_ascii_uppercase()).ok()
+    let index = |c: u8| usize::from(c.to_ascii_uppercase() - b'A');
+    let ids = IDS.get_or_init(|| {
+        (b'A'..=b'Z')
+            .flat_map(|a| (b'A'..=b'Z').map(move |b| [a, b]))
+            .map(|pair| {
+                let text = std::str::from_utf8(&pair).ok()?;
+                country::Id::from_str(text).ok()
+            })
+            .collect()
+    });
+    ids.get(index(a) * 26 + index(b)).copied().flatten()
 }
 
 /// The number part of `raw`: trimmed, `tel:` removed, extension and URI
-/// parameters cut off. Hand-written because the crate's parser only understands
-/// some extension spellings and rejects `tel:` URIs with parameters.
+/// parameters cut off at the first `;`, `#`, `ext` (any case) or `x` that
+/// starts the text or follows a space. Hand-written because the crate's parser
+/// only understands some extension spellings and rejects `tel:` URIs with
+/// parameters. Allocation-free: the markers are ASCII, so a byte scan finds
+/// them and cuts only at character boundaries.
 fn strip_decorations(raw: &str) -> &str {
     let mut s = raw.trim();
-    if s.len() >= 4 && s[..4].eq_ignore_ascii_case("tel:") {
+    if s.len() >= 4 && s.as_bytes()[..4].eq_ignore_ascii_case(b"tel:") {
         s = s[4..].trim_start();
     }
-    // A leading space lets " x" also match an extension at the very start.
-    let padded = format!(" {}", s.to_ascii_lowercase());
-    let cut = [";", "ext", " x", "#"]
-        .iter()
-        .filter_map(|marker| padded.find(marker))
-        .min();
+    let bytes = s.as_bytes();
+    let is_x = |at: usize| matches!(bytes.get(at), Some(b'x' | b'X'));
+    let cut = (0..bytes.len()).find(|&at| match bytes[at] {
+        b';' | b'#' => true,
+        b' ' => is_x(at + 1),
+        b'e' | b'E' => bytes[at..].len() >= 3 && bytes[at..at + 3].eq_ignore_ascii_case(b"ext"),
+        _ => at == 0 && is_x(0),
+    });
     if let Some(at) = cut {
-        s = &s[..at.saturating_sub(1)];
+        s = &s[..at];
     }
     s.trim()
 }
@@ -225,6 +296,17 @@ mod tests {
             code("(281) 332-2575", Some("USA")),
             PhoneErrorCode::NoRegion
         );
+    }
+
+    #[test]
+    fn multibyte_text_where_tel_would_end_is_an_error_not_a_panic() {
+        // Full-width `＋１` (which the crate's parser does not read) ends
+        // inside the fourth byte, where a `tel:` would end.
+        assert_eq!(
+            code("＋１ ２１２ ５５５ ２６７１", Some("US")),
+            PhoneErrorCode::Unparseable
+        );
+        assert_eq!(code("abcé", Some("US")), PhoneErrorCode::Unparseable);
     }
 
     #[test]

@@ -66,7 +66,10 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(format!("linking the plugin imports: {e:#}")))?;
         // Load the phone metadata now (a lazily parsed database), so the first
         // guest that normalises a phone does not pay for it inside its deadline.
+        // The second number takes the crate's own parser (letters are not on the
+        // fast path), so its lazily built patterns are ready too.
         let _ = dialsync_phone::normalize("+14155550100", None);
+        let _ = dialsync_phone::normalize("1-800-FLOWERS", Some("US"));
         let ticker = EpochTicker::start(engine.clone())?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {

@@ -132,9 +132,13 @@ pub(crate) fn check_change(
     change: &ContactChange,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    match serde_json::to_value(change) {
-        Ok(json) if CONTACT_CHANGE.is_valid(&json) => {}
-        Ok(json) => {
+    // The schema's rules, checked on the typed change without building a JSON
+    // tree; only a change that may break one is walked by the schema validator
+    // (for its messages).
+    match (!keeps_to_the_schema(change)).then(|| serde_json::to_value(change)) {
+        None => {}
+        Some(Ok(json)) if CONTACT_CHANGE.is_valid(&json) => {}
+        Some(Ok(json)) => {
             for e in CONTACT_CHANGE.iter_errors(&json) {
                 problems.push(format!(
                     "{}: {e}",
@@ -142,7 +146,7 @@ pub(crate) fn check_change(
                 ));
             }
         }
-        Err(e) => problems.push(format!("change does not serialise: {e}")),
+        Some(Err(e)) => problems.push(format!("change does not serialise: {e}")),
     }
     let phone_columns: BTreeSet<&str> = info.phone_columns.iter().map(String::as_str).collect();
     for column in change.columns.keys() {
@@ -173,6 +177,35 @@ pub(crate) fn check_change(
         }
     }
     problems
+}
+
+/// True only if `change`, as JSON, is valid against
+/// `schemas/contact-change.schema.json`: each rule here is at least as strict as
+/// the schema's (the test `the_fast_check_never_passes_what_the_schema_refuses`
+/// holds them together). The types already give the rest: `operation` is one
+/// of the enum's values, `partial` and `callable` are booleans, and
+/// `sourceUpdatedAt` is a UTC time, which serialises as RFC 3339 ending `Z`.
+fn keeps_to_the_schema(change: &ContactChange) -> bool {
+    let chars_within = |s: &str, min: usize, max: usize| {
+        // Byte length bounds the char count from above.
+        (s.len() <= max || s.chars().count() <= max) && s.chars().take(min).count() == min
+    };
+    let id = change.external_id.as_bytes();
+    (1..=64).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && chars_within(&change.source_id, 1, 256)
+        && change
+            .columns
+            .iter()
+            .all(|(name, value)| chars_within(name, 1, 128) && chars_within(value, 0, 512))
+        && change.phones.iter().all(|phone| {
+            let digits = phone.number.as_bytes();
+            chars_within(&phone.column, 1, 128)
+                && (3..=16).contains(&digits.len())
+                && digits[0] == b'+'
+                && (b'1'..=b'9').contains(&digits[1])
+                && digits[2..].iter().all(u8::is_ascii_digit)
+        })
 }
 
 /// The checks `describe` output must pass beyond being valid JSON.
@@ -209,4 +242,105 @@ pub(crate) fn check_info(info: &PluginInfo) -> Result<(), String> {
         return Err(format!("phone column `{missing}` is not in columns"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Operation, Phone};
+
+    fn change() -> ContactChange {
+        ContactChange {
+            external_id: "crm_C000001".into(),
+            source_id: "C000001".into(),
+            source_updated_at: "2026-11-20T14:01:07Z".parse().unwrap(),
+            operation: Operation::Upsert,
+            partial: false,
+            columns: [("firstName".to_string(), "Ann".to_string())].into(),
+            phones: vec![Phone {
+                column: "phone".into(),
+                number: "+14155550100".into(),
+            }],
+            callable: Some(true),
+        }
+    }
+
+    /// Every variant either passes both checks, or fails the fast one (and is
+    /// then judged by the schema): the fast check never lets through a change
+    /// the schema refuses, and it passes the ordinary ones.
+    #[test]
+    fn the_fast_check_never_passes_what_the_schema_refuses() {
+        let long = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
+        let mut variants: Vec<(&str, ContactChange)> = vec![("plain", change())];
+        let mut add = |what: &'static str, edit: &dyn Fn(&mut ContactChange)| {
+            let mut c = change();
+            edit(&mut c);
+            variants.push((what, c));
+        };
+        for id in ["", "a-b", "é", "a b", "x\n"] {
+            add("bad externalId", &move |c| c.external_id = id.into());
+        }
+        add("64-char externalId", &|c| c.external_id = long(64, 'a'));
+        add("65-char externalId", &|c| c.external_id = long(65, 'a'));
+        add("empty sourceId", &|c| c.source_id.clear());
+        add("256-char sourceId", &|c| c.source_id = long(256, 'é'));
+        add("257-char sourceId", &|c| c.source_id = long(257, 'a'));
+        add("empty column name", &|c| {
+            c.columns.insert(String::new(), "x".into());
+        });
+        add("128-char column name", &|c| {
+            c.columns.insert(long(128, 'ü'), "x".into());
+        });
+        add("129-char column name", &|c| {
+            c.columns.insert(long(129, 'a'), "x".into());
+        });
+        add("512-char value", &|c| {
+            c.columns.insert("v".into(), long(512, 'ß'));
+        });
+        add("513-char value", &|c| {
+            c.columns.insert("v".into(), long(513, 'a'));
+        });
+        add("empty value", &|c| {
+            c.columns.insert("v".into(), String::new());
+        });
+        for number in [
+            "+1",
+            "+12",
+            "+123456789012345",
+            "+1234567890123456",
+            "14155550100",
+            "+04155550100",
+            "+1415555010a",
+            "+1 415",
+            "+１４１５",
+            "",
+        ] {
+            add("phone number", &move |c| c.phones[0].number = number.into());
+        }
+        add("empty phone column", &|c| c.phones[0].column.clear());
+        add("129-char phone column", &|c| {
+            c.phones[0].column = long(129, 'a')
+        });
+        add("no callable", &|c| c.callable = None);
+        add("partial do-not-call", &|c| {
+            c.partial = true;
+            c.operation = Operation::DoNotCall;
+        });
+        let mut passed = 0;
+        for (what, c) in &variants {
+            let json = serde_json::to_value(c).unwrap();
+            let schema = CONTACT_CHANGE.is_valid(&json);
+            if keeps_to_the_schema(c) {
+                assert!(
+                    schema,
+                    "{what}: the fast check passes {json} but the schema refuses it"
+                );
+                passed += 1;
+            }
+            if *what == "plain" || *what == "no callable" || *what == "partial do-not-call" {
+                assert!(keeps_to_the_schema(c) && schema, "{what}: {json}");
+            }
+        }
+        assert!(passed >= 10, "only {passed} variants passed the fast check");
+    }
 }

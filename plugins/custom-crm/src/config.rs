@@ -39,11 +39,22 @@ impl Rule {
                         got.trim().eq_ignore_ascii_case(want.trim())
                     }
                     (Value::String(got), other) | (other, Value::String(got)) => {
-                        got.trim().eq_ignore_ascii_case(&other.to_string())
+                        got.trim().eq_ignore_ascii_case(&as_text(other))
                     }
                     _ => false,
                 }
         })
+    }
+}
+
+/// A non-string JSON value as its JSON text (`true`, `3`, `null`), without
+/// allocating for the common booleans.
+fn as_text(value: &Value) -> std::borrow::Cow<'static, str> {
+    match value {
+        Value::Bool(true) => "true".into(),
+        Value::Bool(false) => "false".into(),
+        Value::Null => "null".into(),
+        other => other.to_string().into(),
     }
 }
 

@@ -69,21 +69,30 @@ impl Mapper for CustomCrm {
     }
 
     fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
-        let config = match Config::load(host) {
-            Ok(config) => config,
+        Self::map_records(host, std::slice::from_ref(record))
+            .pop()
+            .unwrap_or_else(|| MapOutcome::Skip("no outcome".into()))
+    }
+
+    /// The configuration is read and checked once per batch.
+    fn map_records(host: &dyn Host, records: &[Value]) -> Vec<MapOutcome> {
+        match Config::load(host) {
+            Ok(config) => records
+                .iter()
+                .map(|record| map_with(host, &config, record))
+                .collect(),
             Err(e) => {
-                return MapOutcome::Reject(vec![FieldError::new(
+                let reject = MapOutcome::Reject(vec![FieldError::new(
                     "",
                     "invalid-config",
                     format!("plugin configuration {}", e.0),
                 )]);
+                vec![reject; records.len()]
             }
-        };
-        map_with(host, &config, record)
+        }
     }
 }
 
-/// Map one record under `config`.
 fn map_with(host: &dyn Host, config: &Config, record: &Value) -> MapOutcome {
     let region = scalar(record, &config.region_field)
         .ok()
@@ -113,13 +122,13 @@ fn map_with(host: &dyn Host, config: &Config, record: &Value) -> MapOutcome {
 
     for (column, path) in &config.columns {
         if let Some(value) = b.check(present(record, path).and_then(|_| scalar(record, path))) {
-            b.column(column, &json::to_pointer(path), value.as_deref());
+            b.column(column, path, value.as_deref());
         }
     }
     for (column, path) in &config.phone_fields {
         let raw = present(record, path).and_then(|_| phone_text(record, path));
         if let Some(raw) = b.check(raw) {
-            b.phone(column, &json::to_pointer(path), raw);
+            b.phone(column, path, raw);
         }
     }
 

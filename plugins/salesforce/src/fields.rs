@@ -13,6 +13,15 @@ pub fn text<'a>(obj: &'a Value, key: &str, pointer: &str) -> Result<Option<&'a s
     }
 }
 
+/// [`text`] for a top-level field, named `/<key>` only if it is an error
+/// (the pointer is not built for every field of every record).
+pub fn top_text<'a>(obj: &'a Value, key: &str) -> Result<Option<&'a str>, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null | Value::String(_)) => text(obj, key, ""),
+        Some(_) => text(obj, key, &dialsync_plugin_sdk::json::to_pointer(key)),
+    }
+}
+
 /// A checkbox field: absent or `null` → `None`; anything but a boolean is an error.
 pub fn flag(obj: &Value, key: &str, pointer: &str) -> Result<Option<bool>, FieldError> {
     match obj.get(key) {

@@ -6,7 +6,7 @@ use dialsync_plugin_sdk::{
 };
 
 use crate::PHONES;
-use crate::fields::{flag, ids, region, text};
+use crate::fields::{flag, ids, region, text, top_text};
 
 /// Map one Contact or Lead REST record to a full change.
 pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
@@ -16,7 +16,10 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
         Some(None) => {
             return MapOutcome::Skip(format!(
                 "not a Contact or Lead record (attributes.type {})",
-                record.pointer("/attributes/type").unwrap_or(&Value::Null)
+                record
+                    .get("attributes")
+                    .and_then(|a| a.get("type"))
+                    .unwrap_or(&Value::Null)
             ));
         }
         None => None,
@@ -46,10 +49,11 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
             ("email", "Email"),
             ("title", "Title"),
         ] {
-            let v = b.check(text(record, field, &format!("/{field}"))).flatten();
-            b.column(column, &format!("/{field}"), v);
+            let v = b.check(top_text(record, field)).flatten();
+            b.column(column, field, v);
         }
-        let company = match record.pointer("/Account/Name") {
+        let account_name = record.get("Account").and_then(|a| a.get("Name"));
+        let company = match account_name {
             Some(Value::String(name)) => Some(("/Account/Name", name.as_str())),
             _ => b
                 .check(text(record, "Company", "/Company"))
@@ -62,9 +66,8 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
         }
         b.column("sourceObject", "/attributes/type", object);
         for (column, field) in PHONES {
-            let pointer = format!("/{field}");
-            let raw = b.check(text(record, field, &pointer)).flatten();
-            phones.phone(column, &pointer, raw);
+            let raw = b.check(top_text(record, field)).flatten();
+            phones.phone(column, field, raw);
         }
     }
 
@@ -100,7 +103,7 @@ pub fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
 /// `Some(Contact|Lead)`, `None` for other objects; without `attributes.type`
 /// the Id's key prefix decides (`003` Contact, `00Q` Lead).
 fn object_type(record: &Value) -> Result<Option<&str>, FieldError> {
-    match record.pointer("/attributes/type") {
+    match record.get("attributes").and_then(|a| a.get("type")) {
         Some(Value::String(t)) => Ok(["Contact", "Lead"]
             .contains(&t.as_str())
             .then_some(t.as_str())),
@@ -123,11 +126,10 @@ fn object_type(record: &Value) -> Result<Option<&str>, FieldError> {
 /// `SystemModstamp` (changes on automated updates too), else `LastModifiedDate`.
 fn updated_at(b: &mut ChangeBuilder<'_>, record: &Value) -> Option<String> {
     for field in ["SystemModstamp", "LastModifiedDate"] {
-        let pointer = format!("/{field}");
-        if let Some(raw) = b.check(text(record, field, &pointer)).flatten() {
+        if let Some(raw) = b.check(top_text(record, field)).flatten() {
             return b.check(
                 time::salesforce_datetime(raw)
-                    .map_err(|e| FieldError::new(pointer, "invalid-date", e.message)),
+                    .map_err(|e| FieldError::new(format!("/{field}"), "invalid-date", e.message)),
             );
         }
     }

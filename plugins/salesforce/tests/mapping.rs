@@ -172,3 +172,29 @@ fn fixture_changes_satisfy_the_contact_change_schema() {
 fn fixture_records_not_expected_to_be_rejected_pass_the_input_schema() {
     fixture_checks::non_rejected_records_pass_the_input_schema::<Salesforce>();
 }
+
+#[test]
+fn every_bad_rest_field_is_named_by_its_pointer() {
+    let mut record = contact();
+    record["FirstName"] = json!(7);
+    record["Phone"] = json!(["(281) 332-2575"]);
+    record["MobilePhone"] = json!("555-0143");
+    record["SystemModstamp"] = json!("yesterday");
+    record["Account"] = json!({"Name": "Acme"});
+    let MapOutcome::Reject(errors) = map_one(&NativeHost::default(), record) else {
+        panic!("expected a rejection")
+    };
+    let found: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("/SystemModstamp", "invalid-date"),
+            ("/FirstName", "invalid-type"),
+            ("/Phone", "invalid-type"),
+            ("/MobilePhone", "invalid-phone"),
+        ]
+    );
+}

@@ -83,7 +83,13 @@ pub fn external_id(prefix: &str, parts: &[&str]) -> Result<String, ExternalIdErr
         }
         _ => false,
     };
-    let joined = format!("{prefix}_{}", parts.join("_"));
+    let mut joined =
+        String::with_capacity(prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    joined.push_str(prefix);
+    for part in parts {
+        joined.push('_');
+        joined.push_str(part);
+    }
     if clean && joined.len() <= MAX_LEN {
         return Ok(joined);
     }

@@ -6,6 +6,7 @@
 //! stopping at the first one; phones go through the host's normaliser, and a
 //! number that cannot be normalised is an `invalid-phone` error — never dropped.
 
+use crate::json::to_pointer;
 use crate::{FieldError, Host, Phone};
 
 /// Longest value a contact-list column may hold, in characters.
@@ -47,27 +48,34 @@ impl<'h> ChangeBuilder<'h> {
         !self.errors.is_empty()
     }
 
-    /// Set data column `name` from the field at `pointer`; `None` sets it to `""`
-    /// (so a full change clears it). Longer than [`MAX_COLUMN_CHARS`] is `too-long`.
-    pub fn column(&mut self, name: &str, pointer: &str, value: Option<&str>) {
+    /// Set data column `name` from the record field `field` (a JSON pointer or
+    /// a plain top-level name; errors name it as a pointer, see
+    /// [`crate::json::to_pointer`]); `None` sets it to `""` (so a full change
+    /// clears it). Longer than [`MAX_COLUMN_CHARS`] is `too-long`.
+    pub fn column(&mut self, name: &str, field: &str, value: Option<&str>) {
         let value = value.unwrap_or("").trim();
-        if value.chars().count() > MAX_COLUMN_CHARS {
+        // A string of at most MAX_COLUMN_CHARS bytes has at most that many chars.
+        let chars = if value.len() <= MAX_COLUMN_CHARS {
+            0
+        } else {
+            value.chars().count()
+        };
+        if chars > MAX_COLUMN_CHARS {
+            let pointer = to_pointer(field);
             self.errors.push(FieldError::new(
-                pointer,
+                &pointer,
                 "too-long",
-                format!(
-                    "{pointer} is {} characters; column {name} holds at most {MAX_COLUMN_CHARS}",
-                    value.chars().count()
-                ),
+                format!("{pointer} is {chars} characters; column {name} holds at most {MAX_COLUMN_CHARS}"),
             ));
         } else {
             self.columns.push((name.to_owned(), value.to_owned()));
         }
     }
 
-    /// Normalise the phone at `pointer` into phone column `column`. `None` or
+    /// Normalise the phone in record field `field` (a pointer or plain name, as
+    /// for [`ChangeBuilder::column`]) into phone column `column`. `None` or
     /// blank adds nothing; an unusable number is an `invalid-phone` error.
-    pub fn phone(&mut self, column: &str, pointer: &str, raw: Option<&str>) {
+    pub fn phone(&mut self, column: &str, field: &str, raw: Option<&str>) {
         let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
             return;
         };
@@ -76,11 +84,14 @@ impl<'h> ChangeBuilder<'h> {
                 column: column.to_owned(),
                 number,
             }),
-            Err(e) => self.errors.push(FieldError::new(
-                pointer,
-                "invalid-phone",
-                format!("{pointer}: {} ({})", e.message, e.code),
-            )),
+            Err(e) => {
+                let pointer = to_pointer(field);
+                self.errors.push(FieldError::new(
+                    &pointer,
+                    "invalid-phone",
+                    format!("{pointer}: {} ({})", e.message, e.code),
+                ))
+            }
         }
     }
 

@@ -15,8 +15,8 @@ use crate::FieldError;
 ///
 /// A JSON type ServiceNow never sends is an `invalid-type` error at the field.
 pub fn value<'a>(record: &'a Value, key: &str) -> Result<Option<&'a str>, FieldError> {
-    let pointer = crate::json::to_pointer(key);
     let wrong = |got: &Value| {
+        let pointer = crate::json::to_pointer(key);
         FieldError::new(
             pointer.clone(),
             "invalid-type",

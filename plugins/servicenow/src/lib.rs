@@ -124,7 +124,7 @@ impl Mapper for ServiceNow {
 
         for (column, field) in COLUMNS {
             let v = b.check(value(record, field)).flatten();
-            b.column(column, &format!("/{field}"), v);
+            b.column(column, field, v);
         }
         let (company, company_field) = company(record);
         b.column("company", company_field, company);
@@ -132,7 +132,7 @@ impl Mapper for ServiceNow {
         b.column("sourceTable", "/sys_class_name", table);
         for (column, field) in PHONES {
             let raw = b.check(value(record, field)).flatten();
-            b.phone(column, &format!("/{field}"), raw);
+            b.phone(column, field, raw);
         }
 
         // Every way sys_id or updated_at can be `None` has recorded an error, so
