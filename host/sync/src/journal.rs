@@ -32,6 +32,16 @@ use super::kinds::{ChangeState, Lane, operation_at};
 
 mod rounds;
 
+/// A stored `contacts.row` (JSON text), or a `Corrupt` error naming the column.
+fn parse_row(row: Option<String>) -> Result<Option<Row>, JournalError> {
+    row.map(|r| serde_json::from_str(&r))
+        .transpose()
+        .map_err(|source| JournalError::Corrupt {
+            what: "contacts.row",
+            source,
+        })
+}
+
 /// Ordered schema migrations; migration `i` brings the schema to `user_version = i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     r#"
@@ -689,13 +699,7 @@ impl Journal {
             )
             .optional()?
             .unwrap_or((None, false, None, None, None, false));
-            let row = row
-                .map(|r| serde_json::from_str(&r))
-                .transpose()
-                .map_err(|source| JournalError::Corrupt {
-                    what: "contacts.row",
-                    source,
-                })?;
+            let row = parse_row(row)?;
             let mut stmt = self.conn.prepare_cached(
                 "SELECT seq, source, op, source_updated_at, state, outcome, error, attempts
                  FROM changes WHERE list_id = ?1 AND external_id = ?2 ORDER BY seq",

@@ -69,9 +69,10 @@ impl Mapper for CustomCrm {
     }
 
     fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
-        Self::map_records(host, std::slice::from_ref(record))
-            .pop()
-            .unwrap_or_else(|| MapOutcome::Skip("no outcome".into()))
+        match Config::load(host) {
+            Ok(config) => map_with(host, &config, record),
+            Err(e) => config_rejection(&e),
+        }
     }
 
     /// The configuration is read and checked once per batch.
@@ -81,16 +82,18 @@ impl Mapper for CustomCrm {
                 .iter()
                 .map(|record| map_with(host, &config, record))
                 .collect(),
-            Err(e) => {
-                let reject = MapOutcome::Reject(vec![FieldError::new(
-                    "",
-                    "invalid-config",
-                    format!("plugin configuration {}", e.0),
-                )]);
-                vec![reject; records.len()]
-            }
+            Err(e) => vec![config_rejection(&e); records.len()],
         }
     }
+}
+
+/// Every record is rejected while the plugin configuration is invalid.
+fn config_rejection(e: &ConfigError) -> MapOutcome {
+    MapOutcome::Reject(vec![FieldError::new(
+        "",
+        "invalid-config",
+        format!("plugin configuration {}", e.0),
+    )])
 }
 
 fn map_with(host: &dyn Host, config: &Config, record: &Value) -> MapOutcome {

@@ -4,21 +4,27 @@ use dialsync_plugin_sdk::record::region_code;
 use dialsync_plugin_sdk::serde_json::Value;
 use dialsync_plugin_sdk::{FieldError, Host, external_id, salesforce};
 
-/// A text field: absent or `null` → `None`; anything but a string is an error.
+/// A text field: absent or `null` → `None`; anything but a string is an error
+/// at `pointer`.
 pub fn text<'a>(obj: &'a Value, key: &str, pointer: &str) -> Result<Option<&'a str>, FieldError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(type_error(pointer, "a string", other)),
-    }
+    text_at(obj, key, || pointer.to_owned())
 }
 
 /// [`text`] for a top-level field, named `/<key>` only if it is an error
 /// (the pointer is not built for every field of every record).
 pub fn top_text<'a>(obj: &'a Value, key: &str) -> Result<Option<&'a str>, FieldError> {
+    text_at(obj, key, || dialsync_plugin_sdk::json::to_pointer(key))
+}
+
+fn text_at<'a>(
+    obj: &'a Value,
+    key: &str,
+    pointer: impl FnOnce() -> String,
+) -> Result<Option<&'a str>, FieldError> {
     match obj.get(key) {
-        None | Some(Value::Null | Value::String(_)) => text(obj, key, ""),
-        Some(_) => text(obj, key, &dialsync_plugin_sdk::json::to_pointer(key)),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(type_error(&pointer(), "a string", other)),
     }
 }
 

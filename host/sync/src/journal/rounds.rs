@@ -401,13 +401,7 @@ fn load_states(
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(key, (at, hash, row, seen, removed), compliance)| {
-            let row = row
-                .map(|r| serde_json::from_str(&r))
-                .transpose()
-                .map_err(|source| JournalError::Corrupt {
-                    what: "contacts.row",
-                    source,
-                })?;
+            let row = super::parse_row(row)?;
             Ok((
                 key,
                 super::ContactState {
