@@ -24,11 +24,15 @@ const POOL_INSTANCES: u32 = 64;
 /// Bytes of each pooled linear memory and table kept resident between calls.
 const KEEP_RESIDENT: usize = 4 << 20;
 
-/// Builds the process's engine: async, fuel metering, epoch interruption and
-/// the pooling allocator with each memory capped at `limits.max_memory_bytes`,
-/// and the on-disk compiled-code cache when it can be opened. Returns the
-/// cache too, for its hit/miss counters.
-pub(crate) fn new_engine(limits: &Limits) -> Result<(Engine, Option<Cache>), PluginError> {
+/// Builds one of the process's engines: async, epoch interruption, fuel
+/// metering when `metered`, the pooling allocator with each memory capped at
+/// `limits.max_memory_bytes`, and the on-disk compiled-code cache `cache`
+/// (whose keys include the engine settings, so both engines share it).
+pub(crate) fn new_engine(
+    limits: &Limits,
+    metered: bool,
+    cache: Option<Cache>,
+) -> Result<Engine, PluginError> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_INSTANCES * 4)
@@ -46,7 +50,7 @@ pub(crate) fn new_engine(limits: &Limits) -> Result<(Engine, Option<Cache>), Plu
     let mut config = Config::new();
     config
         .wasm_component_model(true)
-        .consume_fuel(limits.fuel_per_record > 0)
+        .consume_fuel(metered)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // `DIALSYNC_PERFMAP=1`: write /tmp/perf-<pid>.map so `perf report` names
@@ -54,17 +58,15 @@ pub(crate) fn new_engine(limits: &Limits) -> Result<(Engine, Option<Cache>), Plu
     if std::env::var_os("DIALSYNC_PERFMAP").is_some() {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
-    let cache = open_cache(&limits.compile_cache);
-    config.cache(cache.clone());
-    let engine = Engine::new(&config)
-        .map_err(|e| PluginError::Runtime(format!("creating the wasm engine: {e:#}")))?;
-    Ok((engine, cache))
+    config.cache(cache);
+    Engine::new(&config)
+        .map_err(|e| PluginError::Runtime(format!("creating the wasm engine: {e:#}")))
 }
 
 /// Opens wasmtime's compiled-code cache in the configured directory, or `None`
 /// (compile in-process every time) when it is disabled or cannot be opened.
 /// Reads and writes of entries already degrade to compiling inside wasmtime.
-fn open_cache(setting: &CompileCache) -> Option<Cache> {
+pub(crate) fn open_cache(setting: &CompileCache) -> Option<Cache> {
     let dir = setting.directory()?;
     let mut config = CacheConfig::new();
     config.with_directory(&dir);
@@ -81,14 +83,14 @@ fn open_cache(setting: &CompileCache) -> Option<Cache> {
     }
 }
 
-/// Increments the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Increments the engines' epochs every [`EPOCH_TICK`] until dropped.
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    pub(crate) fn start(engine: Engine) -> Result<Self, PluginError> {
+    pub(crate) fn start(engines: Vec<Engine>) -> Result<Self, PluginError> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -96,7 +98,9 @@ impl EpochTicker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .map_err(|e| PluginError::Runtime(format!("starting the epoch ticker: {e}")))?;

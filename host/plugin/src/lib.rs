@@ -32,6 +32,6 @@ pub use model::{
     ActionInfo, ContactChange, EXTERNAL_ID_COLUMN, FailureKind, FieldError, LogLine, Operation,
     Phone, PluginFailure, PluginInfo, RecordOutcome,
 };
-pub use plugin::{CallStats, LoadedPlugin, MapReport};
+pub use plugin::{CallStats, LoadedPlugin, MAX_METERED_BATCH, MapReport};
 pub use port::{GenesysPort, PortContact, PortError};
 pub use runtime::{CacheStats, Runtime};

@@ -1,7 +1,8 @@
-//! The process-wide plugin runtime: one engine, one linker with only the WASI
-//! p2 and `dialsync:plugin` imports, and a cache of compiled plugins keyed by
+//! The process-wide plugin runtime: a fuel-metered engine and an unmetered one
+//! for big batches (see [`Metering`]), each with a linker holding only the WASI
+//! p2 and `dialsync:plugin` imports and a cache of compiled plugins keyed by
 //! the sha256 of their bytes (in memory; wasmtime's on-disk cache, configured
-//! in `engine`, sits under it across processes).
+//! in `engine`, sits under both across processes).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, Engine, Store, UpdateDeadline};
 
 use crate::bindings::{Mapper, MapperPre};
-use crate::engine::{EpochTicker, new_engine};
+use crate::engine::{EpochTicker, new_engine, open_cache};
 use crate::error::PluginError;
 use crate::limits::Limits;
 use crate::model::PluginInfo;
@@ -36,6 +37,73 @@ pub struct CacheStats {
     pub disk_misses: u64,
 }
 
+/// Which compiled variant of a plugin a call runs on.
+///
+/// Fuel instrumentation costs about 12 % of a mapping call, and its verdict
+/// only matters for small calls: a batch of `n` records gets `n + 1` records'
+/// worth of fuel, so a looping record in a big batch runs for seconds either
+/// way. Big batches therefore run on a second, unmetered compilation of the
+/// plugin, bounded by the wall-clock deadline; a big batch that fails is
+/// re-run record by record on the metered one, where a looping record fails
+/// `out-of-fuel` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Metering {
+    /// The variant compiled at load: fuel-metered unless fuel is off.
+    Fuel,
+    /// The unmetered variant, compiled the first time a big batch needs it.
+    DeadlineOnly,
+}
+
+/// One engine and the plugins compiled for it.
+struct Lane {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Mutex<HashMap<String, MapperPre<CallState>>>,
+    /// Held while compiling lazily, so concurrent first calls compile once.
+    compiling: tokio::sync::Mutex<()>,
+}
+
+impl Lane {
+    fn new(engine: Engine) -> Result<Self, PluginError> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
+        Mapper::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Runtime(format!("linking the plugin imports: {e:#}")))?;
+        Ok(Lane {
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            compiling: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn cached(&self, sha256: &str) -> Option<MapperPre<CallState>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<MapperPre<CallState>, PluginError> {
+        check_component_header(wasm)?;
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre =
+            MapperPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha256.to_string(), pre.clone());
+        Ok(pre)
+    }
+}
+
 /// The plugin runtime; create one per process and share it (cheap clone).
 #[derive(Clone)]
 pub struct Runtime {
@@ -43,10 +111,11 @@ pub struct Runtime {
 }
 
 pub(crate) struct RuntimeInner {
-    pub(crate) engine: Engine,
-    linker: Linker<CallState>,
+    /// Every plugin is compiled here at load (fuel-metered unless fuel is off).
+    main: Lane,
+    /// The unmetered engine for big batches; `None` when `main` is unmetered.
+    unmetered: Option<Lane>,
     pub(crate) limits: Limits,
-    cache: Mutex<HashMap<String, MapperPre<CallState>>>,
     disk_cache: Option<Cache>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -54,29 +123,34 @@ pub(crate) struct RuntimeInner {
 }
 
 impl Runtime {
-    /// Creates the engine (pooling allocator, fuel, epochs, the on-disk
-    /// compiled-code cache per `limits.compile_cache`), the epoch ticker thread
-    /// and the linker.
+    /// Creates the engines (pooling allocator, epochs, fuel on the main one
+    /// when `limits.fuel_per_record > 0`, the on-disk compiled-code cache per
+    /// `limits.compile_cache`), the epoch ticker thread and the linkers.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
-        let (engine, disk_cache) = new_engine(&limits)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
-        Mapper::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Runtime(format!("linking the plugin imports: {e:#}")))?;
+        let disk_cache = open_cache(&limits.compile_cache);
+        let metered = limits.fuel_per_record > 0;
+        let main = Lane::new(new_engine(&limits, metered, disk_cache.clone())?)?;
+        let unmetered = if metered {
+            Some(Lane::new(new_engine(&limits, false, disk_cache.clone())?)?)
+        } else {
+            None
+        };
         // Load the phone metadata now (a lazily parsed database), so the first
         // guest that normalises a phone does not pay for it inside its deadline.
         // The second number takes the crate's own parser (letters are not on the
         // fast path), so its lazily built patterns are ready too.
         let _ = dialsync_phone::normalize("+14155550100", None);
         let _ = dialsync_phone::normalize("1-800-FLOWERS", Some("US"));
-        let ticker = EpochTicker::start(engine.clone())?;
+        let engines = std::iter::once(&main)
+            .chain(&unmetered)
+            .map(|lane| lane.engine.clone())
+            .collect();
+        let ticker = EpochTicker::start(engines)?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
+                main,
+                unmetered,
                 limits,
-                cache: Mutex::new(HashMap::new()),
                 disk_cache,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
@@ -97,6 +171,7 @@ impl Runtime {
             misses: self.inner.misses.load(Ordering::Relaxed),
             entries: self
                 .inner
+                .main
                 .cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -131,7 +206,7 @@ impl Runtime {
     ) -> Result<LoadedPlugin, PluginError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let pre = self.pre_for(&sha256, wasm)?;
-        LoadedPlugin::new(self.clone(), pre, sha256, config).await
+        LoadedPlugin::new(self.clone(), pre, wasm, sha256, config).await
     }
 
     /// Compiles (or reuses) the component and checks its description and
@@ -150,39 +225,53 @@ impl Runtime {
     pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, PluginError> {
         check_component_header(wasm)?;
         self.inner
+            .main
             .engine
             .precompile_component(wasm)
             .map_err(|e| PluginError::Compile(format!("{e:#}")))
     }
 
     fn pre_for(&self, sha256: &str, wasm: &[u8]) -> Result<MapperPre<CallState>, PluginError> {
-        if let Some(pre) = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sha256)
-        {
+        if let Some(pre) = self.inner.main.cached(sha256) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(pre.clone());
+            return Ok(pre);
         }
-        check_component_header(wasm)?;
-        let component = Component::new(&self.inner.engine, wasm)
-            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
-        let instance_pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
-        let pre =
-            MapperPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre = self.inner.main.compile(sha256, wasm)?;
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sha256.to_string(), pre.clone());
         Ok(pre)
+    }
+
+    /// Whether big batches have an unmetered variant to run on (fuel is on).
+    pub(crate) fn has_unmetered_lane(&self) -> bool {
+        self.inner.unmetered.is_some()
+    }
+
+    /// The plugin compiled for the unmetered engine, compiling it (on a
+    /// blocking thread, through the on-disk cache) the first time.
+    pub(crate) async fn unmetered_pre(
+        &self,
+        sha256: &str,
+        wasm: Arc<[u8]>,
+    ) -> Result<MapperPre<CallState>, PluginError> {
+        let Some(lane) = &self.inner.unmetered else {
+            return Err(PluginError::Runtime("fuel metering is off".into()));
+        };
+        if let Some(pre) = lane.cached(sha256) {
+            return Ok(pre);
+        }
+        // One compile at a time: calls that arrive meanwhile find it cached.
+        let _compiling = lane.compiling.lock().await;
+        if let Some(pre) = lane.cached(sha256) {
+            return Ok(pre);
+        }
+        let runtime = self.clone();
+        let sha256 = sha256.to_string();
+        tokio::task::spawn_blocking(move || match &runtime.inner.unmetered {
+            Some(lane) => lane.compile(&sha256, &wasm),
+            None => Err(PluginError::Runtime("fuel metering is off".into())),
+        })
+        .await
+        .map_err(|e| PluginError::Compile(format!("compiling the unmetered variant: {e}")))?
     }
 
     /// A fresh store for one call: the given fuel, the memory cap, and an epoch
@@ -190,6 +279,7 @@ impl Runtime {
     /// once the wall-clock deadline has passed.
     pub(crate) fn store(
         &self,
+        metering: Metering,
         plugin: String,
         fuel: u64,
         config: Arc<serde_json::Map<String, serde_json::Value>>,
@@ -197,9 +287,13 @@ impl Runtime {
     ) -> Store<CallState> {
         let limits = &self.inner.limits;
         let state = CallState::new(plugin, limits.max_memory_bytes, config, genesys);
-        let mut store = Store::new(&self.inner.engine, state);
+        let engine = match (metering, &self.inner.unmetered) {
+            (Metering::DeadlineOnly, Some(lane)) => &lane.engine,
+            _ => &self.inner.main.engine,
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        if limits.fuel_per_record > 0 {
+        if metering == Metering::Fuel && limits.fuel_per_record > 0 {
             // Fuel metering is enabled on the engine, so this cannot fail.
             let _ = store.set_fuel(fuel);
         }

@@ -169,7 +169,7 @@ impl WasiView for CallState {
 impl types::Host for CallState {}
 
 impl host::Host for CallState {
-    async fn log(&mut self, level: host::LogLevel, message: String) {
+    fn log(&mut self, level: host::LogLevel, message: String) {
         let level = match level {
             host::LogLevel::Trace => "trace",
             host::LogLevel::Debug => "debug",
@@ -180,14 +180,14 @@ impl host::Host for CallState {
         self.push_log(level, &message);
     }
 
-    async fn config(&mut self, key: String) -> Option<String> {
+    fn config(&mut self, key: String) -> Option<String> {
         self.config.get(&key).map(|value| match value {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         })
     }
 
-    async fn normalize_phone(
+    fn normalize_phone(
         &mut self,
         raw: String,
         default_region: Option<String>,

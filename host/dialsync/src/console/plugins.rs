@@ -129,7 +129,8 @@ pub async fn test(
     .await
     .map_err(|e| bad_request("plugin-refused", format!("plugin {:?}: {e}", req.plugin)))?;
     let started = std::time::Instant::now();
-    let report = slot.plugin.map_with_report(&records, None).await;
+    // Metered, so the fuel it shows covers every record.
+    let report = slot.plugin.metered().map_with_report(&records, None).await;
     let elapsed = started.elapsed();
     let mut counts: HashMap<&str, u64> = HashMap::new();
     let mut rows = Vec::new();

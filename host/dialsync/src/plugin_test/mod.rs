@@ -254,7 +254,8 @@ pub async fn test_records(
 
 /// The state of one run.
 struct Run<'p, F> {
-    plugin: &'p LoadedPlugin,
+    /// Every call fuel-metered, so the fuel figures cover every record.
+    plugin: LoadedPlugin,
     options: &'p TestOptions,
     on_event: F,
     started: Instant,
@@ -295,7 +296,7 @@ impl<'p, F: FnMut(Event<'_>)> Run<'p, F> {
             }
         };
         Ok(Run {
-            plugin,
+            plugin: plugin.metered(),
             options,
             on_event,
             started: Instant::now(),

@@ -88,6 +88,59 @@ async fn a_failed_batch_is_isolated_to_its_culprits() {
     assert_eq!(report.stats.isolated_reruns, 5);
 }
 
+/// A batch bigger than `MAX_METERED_BATCH` runs on the unmetered variant,
+/// bounded by the deadline; when it fails, its records are re-run one by one
+/// with fuel, so a looping record still fails `out-of-fuel` alone.
+#[tokio::test]
+async fn a_big_batch_runs_unmetered_and_a_loop_in_it_still_fails_alone() {
+    let limits = Limits {
+        deadline: Duration::from_millis(500),
+        ..crate::test_limits()
+    };
+    let runtime = Runtime::new(limits).unwrap();
+    let plugin = runtime
+        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
+        .await
+        .unwrap();
+    let size = dialsync_plugin_host::MAX_METERED_BATCH + 6;
+    let (looping, trapping) = (size / 3, size / 2);
+    let records: Vec<_> = (0..size)
+        .map(|i| match i {
+            _ if i == looping => rec("loop", &i.to_string()),
+            _ if i == trapping => rec("trap", &i.to_string()),
+            _ => rec("ok", &i.to_string()),
+        })
+        .collect();
+    let report = plugin.map_with_report(&records, None).await;
+    assert_eq!(report.stats.unmetered_calls, 1, "{:?}", report.stats);
+    assert_eq!(report.stats.isolated_reruns as usize, size);
+    for (i, outcome) in report.outcomes.iter().enumerate() {
+        match i {
+            _ if i == looping => assert_eq!(failure_kind(outcome), FailureKind::OutOfFuel),
+            _ if i == trapping => assert_eq!(failure_kind(outcome), FailureKind::Trap),
+            _ => assert_eq!(external_id(outcome), format!("h_{i}")),
+        }
+    }
+
+    // Healthy big batches: one unmetered call and no fuel counted, unless
+    // the caller asks for fuel figures.
+    let healthy: Vec<_> = (0..size).map(|i| rec("ok", &i.to_string())).collect();
+    let fast = plugin.map_with_report(&healthy, None).await;
+    assert_eq!((fast.stats.guest_calls, fast.stats.unmetered_calls), (1, 1));
+    assert_eq!(fast.stats.fuel_used, 0);
+    let metered = plugin.metered().map_with_report(&healthy, None).await;
+    assert_eq!(
+        (metered.stats.guest_calls, metered.stats.unmetered_calls),
+        (1, 0)
+    );
+    assert!(metered.stats.fuel_used > 0);
+    assert_eq!(fast.outcomes, metered.outcomes);
+    // Small calls stay metered.
+    let small = plugin.map_with_report(&healthy[..3], None).await;
+    assert_eq!(small.stats.unmetered_calls, 0);
+    assert!(small.stats.fuel_used > 0);
+}
+
 #[tokio::test]
 async fn wrong_outcome_count_is_isolated() {
     let plugin = hostile(json!({})).await;
