@@ -138,7 +138,6 @@ fn measure(records_per_iteration: usize, max_time: Duration, mut f: impl FnMut()
 /// What one plugin's wasm runs measured.
 struct WasmRun {
     rate: f64,
-    fuel_per_record: u64,
     instantiate_us: f64,
     peak_memory: usize,
 }
@@ -149,7 +148,7 @@ fn map_all(
     plugin: &LoadedPlugin,
     records: &[Value],
     batch: usize,
-    mut each: impl FnMut(&dialsync_plugin_host::MapReport, usize),
+    mut each: impl FnMut(&dialsync_plugin_host::MapReport),
 ) {
     for chunk in records.chunks(batch) {
         let report = rt.block_on(plugin.map_with_report(chunk, None));
@@ -164,7 +163,7 @@ fn map_all(
                 .iter()
                 .find(|o| !matches!(o, RecordOutcome::Change { .. }))
         );
-        each(&report, chunk.len());
+        each(&report);
     }
 }
 
@@ -175,10 +174,9 @@ fn wasm_rate(
     batch: usize,
     max_time: Duration,
 ) -> WasmRun {
-    let (mut fuel, mut instantiate, mut calls, mut peak) = (0, Duration::ZERO, 0, 0);
+    let (mut instantiate, mut calls, mut peak) = (Duration::ZERO, 0, 0);
     let rate = measure(records.len(), max_time, || {
-        map_all(rt, plugin, records, batch, |report, n| {
-            fuel = report.stats.fuel_used / n as u64;
+        map_all(rt, plugin, records, batch, |report| {
             instantiate += report.stats.instantiate;
             calls += report.stats.guest_calls;
             peak = peak.max(report.stats.peak_memory_bytes);
@@ -186,7 +184,6 @@ fn wasm_rate(
     });
     WasmRun {
         rate,
-        fuel_per_record: fuel,
         instantiate_us: instantiate.as_secs_f64() * 1e6 / f64::from(calls.max(1)),
         peak_memory: peak,
     }
@@ -348,15 +345,12 @@ fn rust_subjects() -> Vec<Subject> {
     ]
 }
 
-/// A runtime compiling in-process (the benchmark measures mapping, and must
-/// not write to the user's compiled-code cache), with fuel metering (the
-/// default) or with epoch deadlines only.
-fn bench_runtime(fuel: bool) -> Runtime {
-    let defaults = Limits::default();
+/// A runtime with the default limits, compiling in-process (the benchmark
+/// measures mapping, and must not write to the user's compiled-code cache).
+fn bench_runtime() -> Runtime {
     Runtime::new(Limits {
         compile_cache: CompileCache::Disabled,
-        fuel_per_record: if fuel { defaults.fuel_per_record } else { 0 },
-        ..defaults
+        ..Limits::default()
     })
     .expect("plugin runtime")
 }
@@ -371,30 +365,30 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 /// Medians of interleaved rounds for one plugin.
 struct Interleaved {
     native_rate: f64,
-    fuel_rate: f64,
-    epoch_rate: f64,
+    wasm_rate: f64,
+    metered_rate: f64,
     /// Per-round wasm time / native time: median, 10th and 90th percentile.
-    fuel_ratio: [f64; 3],
-    epoch_ratio: [f64; 3],
+    wasm_ratio: [f64; 3],
+    metered_ratio: [f64; 3],
 }
 
-/// Rounds of one native batch, one wasm batch with fuel metering and one
-/// with epoch deadlines only, in a rotating order.
+/// Rounds of one native batch, one wasm batch as delivery maps it (a big
+/// batch runs unmetered) and one fuel-metered wasm batch, in a rotating order.
 fn interleave(
     rt: &tokio::runtime::Runtime,
     native: NativeMap,
-    fuel: &LoadedPlugin,
-    epoch: &LoadedPlugin,
+    plugin: &LoadedPlugin,
     records: &[Value],
     rounds: usize,
 ) -> Interleaved {
     let batch = records.len();
+    let metered = plugin.metered();
     let run = |side: usize| {
         let started = Instant::now();
         match side {
             0 => native(records, batch),
-            1 => map_all(rt, fuel, records, batch, |_, _| {}),
-            _ => map_all(rt, epoch, records, batch, |_, _| {}),
+            1 => map_all(rt, plugin, records, batch, |_| {}),
+            _ => map_all(rt, &metered, records, batch, |_| {}),
         }
         started.elapsed().as_secs_f64()
     };
@@ -419,16 +413,16 @@ fn interleave(
     let rate = |side: usize| batch as f64 / quantile(&times[side], 0.5);
     Interleaved {
         native_rate: rate(0),
-        fuel_rate: rate(1),
-        epoch_rate: rate(2),
-        fuel_ratio: ratios(1),
-        epoch_ratio: ratios(2),
+        wasm_rate: rate(1),
+        metered_rate: rate(2),
+        wasm_ratio: ratios(1),
+        metered_ratio: ratios(2),
     }
 }
 
 /// In a child process (`COUNT_CHILD=plugin:side:batches`): map one batch of
-/// the plugin's records `batches` times on one side (`native`, `fuel` or
-/// `epoch`) and exit; the parent counts the child's instructions.
+/// the plugin's records `batches` times on one side (`native`, `wasm` or
+/// `metered`) and exit; the parent counts the child's instructions.
 fn count_child(spec: &str, settings: Settings) {
     let parts: Vec<&str> = spec.split(':').collect();
     let [name, side, batches] = parts[..] else {
@@ -452,10 +446,15 @@ fn count_child(spec: &str, settings: Settings) {
         .build()
         .expect("tokio");
     let plugin = rt
-        .block_on(bench_runtime(side == "fuel").load(&subject.bytes, json!({})))
+        .block_on(bench_runtime().load(&subject.bytes, json!({})))
         .expect("plugin loads");
+    let plugin = if side == "metered" {
+        plugin.metered()
+    } else {
+        plugin
+    };
     for _ in 0..batches {
-        map_all(&rt, &plugin, &records, settings.batch, |_, _| {});
+        map_all(&rt, &plugin, &records, settings.batch, |_| {});
     }
 }
 
@@ -507,7 +506,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let runtime = bench_runtime(true);
+    let runtime = bench_runtime();
     let mut subjects = rust_subjects();
     match build_before_guests() {
         Ok(before) => {
@@ -594,7 +593,6 @@ fn main() {
         "instantiate µs",
         "peak mem KiB"
     );
-    let epoch_runtime = bench_runtime(false);
     let mut interleaved = Vec::new();
     for s in &subjects {
         let plugin = rt
@@ -602,6 +600,9 @@ fn main() {
             .expect("plugin loads");
         let records: Vec<Value> = (0..batch).map(s.make).collect();
         let batched = wasm_rate(&rt, &plugin, &records, batch, max_time);
+        // Fuel is counted on metered calls only: one metered pass.
+        let metered = rt.block_on(plugin.metered().map_with_report(&records, None));
+        let fuel_per_record = metered.stats.fuel_used / records.len() as u64;
         let single = wasm_rate(&rt, &plugin, &records[..batch.min(50)], 1, max_time);
         println!(
             "{:<14} {:<7} {:<7} {:>11.0} {:>14.0} {:>12} {:>14.1} {:>12}",
@@ -610,21 +611,18 @@ fn main() {
             s.build,
             batched.rate,
             single.rate,
-            batched.fuel_per_record,
+            fuel_per_record,
             single.instantiate_us,
             batched.peak_memory / 1024,
         );
         if let Some(native) = s.native {
-            let epoch = rt
-                .block_on(epoch_runtime.load(&s.bytes, json!({})))
-                .expect("plugin loads");
-            let result = interleave(&rt, native, &plugin, &epoch, &records, rounds);
+            let result = interleave(&rt, native, &plugin, &records, rounds);
             interleaved.push((s.name, s.build, result));
         }
     }
 
     println!(
-        "\nwasm vs native, interleaved: {rounds} rounds of (native, wasm with fuel, wasm epoch-only) batches of {batch}, medians\n"
+        "\nwasm vs native, interleaved: {rounds} rounds of (native, wasm, wasm fuel-metered) batches of {batch}, medians\n"
     );
     println!(
         "{:<14} {:<7} {:>12} {:>12} {:>17} {:>13} {:>17}",
@@ -633,18 +631,18 @@ fn main() {
         "native rec/s",
         "wasm rec/s",
         "wasm/native",
-        "epoch rec/s",
-        "epoch/native"
+        "metered rec/s",
+        "metered/native"
     );
     for (name, build, r) in &interleaved {
         let ratio = |[m, lo, hi]: [f64; 3]| format!("{m:.2} ({lo:.2}–{hi:.2})");
         println!(
             "{name:<14} {build:<7} {:>12.0} {:>12.0} {:>17} {:>13.0} {:>17}",
             r.native_rate,
-            r.fuel_rate,
-            ratio(r.fuel_ratio),
-            r.epoch_rate,
-            ratio(r.epoch_ratio),
+            r.wasm_rate,
+            ratio(r.wasm_ratio),
+            r.metered_rate,
+            ratio(r.metered_ratio),
         );
     }
 
@@ -654,11 +652,11 @@ fn main() {
         );
         println!(
             "{:<14} {:>12} {:>12} {:>12} {:>12} {:>13}",
-            "plugin", "native", "wasm", "wasm/native", "epoch-only", "epoch/native"
+            "plugin", "native", "wasm", "wasm/native", "metered", "metered/native"
         );
         for s in rust_subjects() {
             let count = |side| instructions_per_record(s.name, side, settings);
-            match (count("native"), count("fuel"), count("epoch")) {
+            match (count("native"), count("wasm"), count("metered")) {
                 (Ok(n), Ok(f), Ok(e)) => println!(
                     "{:<14} {n:>12.0} {f:>12.0} {:>12.2} {e:>12.0} {:>13.2}",
                     s.name,
@@ -675,8 +673,10 @@ fn main() {
     println!(
         "\n`wasm rec/s (1)` maps one record per call (a fresh instance each): per-call overhead.\n\
          `wasm/native` is wasm time over native time for the same records (the goal is at most 2);\n\
-         in brackets the 10th–90th percentile of the per-round ratios. `epoch` runs without fuel\n\
-         metering (deadlines by epoch only), to show what metering costs.\n\
+         in brackets the 10th–90th percentile of the per-round ratios. `wasm` maps as delivery does\n\
+         (a batch of more than 64 records runs unmetered, bounded by the deadline); `metered` runs\n\
+         every call with fuel metering (as small calls, isolation re-runs and `plugin test` do),\n\
+         to show what metering costs. `fuel/record` comes from one metered pass.\n\
          `build`: `after` = the bundled plugins (guest opt-level 3); `before` = the former\n\
          guest build (opt-level \"s\"), on the same host runtime."
     );

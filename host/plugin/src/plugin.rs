@@ -2,7 +2,8 @@
 //! machinery for `map` and `action` (fresh store per call, limits, failure
 //! classification, isolating the culprit records of a failed batch).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,7 @@ struct Inner {
     id: String,
     input: Validator,
     actions: BTreeMap<String, Validator>,
-    declared: BTreeSet<String>,
+    declared: validate::DeclaredColumns,
     config: Arc<serde_json::Map<String, Value>>,
 }
 
@@ -150,7 +151,7 @@ impl LoadedPlugin {
             describe(&runtime, &pre, &sha256, Arc::clone(&config)).await?
         };
         let id = info.id();
-        let declared = info.columns.iter().cloned().collect();
+        let declared = validate::DeclaredColumns::new(&info);
         let wasm = runtime.has_unmetered_lane().then(|| Arc::from(wasm));
         Ok(LoadedPlugin {
             always_metered: false,
@@ -492,8 +493,7 @@ impl LoadedPlugin {
             };
             match convert_change(raw) {
                 Ok(change) => {
-                    let found =
-                        validate::check_change(&self.inner.info, &self.inner.declared, &change);
+                    let found = validate::check_change(&self.inner.declared, &change);
                     if found.is_empty() {
                         converted.push(change);
                     } else {
@@ -776,10 +776,15 @@ fn convert_change(raw: wit::ContactChange) -> Result<ContactChange, Vec<String>>
     };
     let mut columns = BTreeMap::new();
     for (name, value) in raw.columns {
-        if columns.contains_key(&name) {
-            problems.push(format!("/columns/{name}: column given twice"));
+        match columns.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+            Entry::Occupied(mut slot) => {
+                problems.push(format!("/columns/{}: column given twice", slot.key()));
+                slot.insert(value);
+            }
         }
-        columns.insert(name, value);
     }
     let operation = match raw.operation {
         wit::Operation::Upsert => Operation::Upsert,

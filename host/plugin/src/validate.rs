@@ -124,13 +124,24 @@ fn pointer_or_root(p: &str) -> &str {
     if p.is_empty() { "/" } else { p }
 }
 
+/// A plugin's declared data and phone columns, for checking every change.
+pub(crate) struct DeclaredColumns {
+    data: BTreeSet<String>,
+    phones: BTreeSet<String>,
+}
+
+impl DeclaredColumns {
+    pub(crate) fn new(info: &PluginInfo) -> Self {
+        DeclaredColumns {
+            data: info.columns.iter().cloned().collect(),
+            phones: info.phone_columns.iter().cloned().collect(),
+        }
+    }
+}
+
 /// Problems with one mapped change: the shared contact-change schema, then the
 /// plugin's own declared columns.
-pub(crate) fn check_change(
-    info: &PluginInfo,
-    declared: &BTreeSet<String>,
-    change: &ContactChange,
-) -> Vec<String> {
+pub(crate) fn check_change(declared: &DeclaredColumns, change: &ContactChange) -> Vec<String> {
     let mut problems = Vec::new();
     // The schema's rules, checked on the typed change without building a JSON
     // tree; only a change that may break one is walked by the schema validator
@@ -148,28 +159,28 @@ pub(crate) fn check_change(
         }
         Some(Err(e)) => problems.push(format!("change does not serialise: {e}")),
     }
-    let phone_columns: BTreeSet<&str> = info.phone_columns.iter().map(String::as_str).collect();
-    for column in change.columns.keys() {
+    let phone_columns = &declared.phones;
+    for (column, value) in &change.columns {
         if column == EXTERNAL_ID_COLUMN {
             problems.push(format!(
                 "/columns/{column}: `{EXTERNAL_ID_COLUMN}` is written by the host from externalId"
             ));
-        } else if phone_columns.contains(column.as_str()) {
+        } else if phone_columns.contains(column) {
             // An empty value clears the phone column (e.g. a CDC update that
             // nulled it); numbers themselves must go in `phones`.
-            if !change.columns[column].is_empty() {
+            if !value.is_empty() {
                 problems.push(format!(
                     "/columns/{column}: phone column `{column}` must go in `phones`"
                 ));
             }
-        } else if !declared.contains(column) {
+        } else if !declared.data.contains(column) {
             problems.push(format!(
                 "/columns/{column}: column `{column}` is not in the plugin's declared columns"
             ));
         }
     }
     for (i, phone) in change.phones.iter().enumerate() {
-        if !phone_columns.contains(phone.column.as_str()) {
+        if !phone_columns.contains(&phone.column) {
             problems.push(format!(
                 "/phones/{i}/column: `{}` is not one of the plugin's phone columns",
                 phone.column

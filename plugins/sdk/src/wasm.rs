@@ -47,10 +47,66 @@ pub fn describe<M: Mapper>() -> wit::PluginInfo {
 
 /// The `map` export.
 pub fn map<M: Mapper>(records: &[String]) -> Vec<wit::MapOutcome> {
-    crate::map_batch::<M, _>(&WasmHost, records)
+    let outcomes = crate::map_batch::<M, _>(&WasmHost, records)
         .into_iter()
         .map(Into::into)
-        .collect()
+        .collect();
+    allocator::call_finished();
+    outcomes
+}
+
+/// The allocator of every SDK plugin on `wasm32`: the system allocator
+/// (wasi-libc's dlmalloc), except that frees are skipped once `map` has built
+/// its result.
+///
+/// The host runs every call in a fresh instance and drops the instance right
+/// after the canonical ABI's post-return step, which frees each returned
+/// string and the input records one by one: 3.5 % of a mapping call in a
+/// `perf` profile, for memory nobody will use again. Skipping a free can only
+/// leak, never corrupt, so an instance that did get a second call would only
+/// use more memory (still under the host's cap). Hand-written because it is a
+/// flag in front of `System`, which no allocator crate offers.
+mod allocator {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Set when the export has built its result.
+    static FINISHED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn call_finished() {
+        FINISHED.store(true, Ordering::Relaxed);
+    }
+
+    struct FreeUntilFinished;
+
+    // SAFETY: every allocation comes from `System`; `dealloc` either returns
+    // the block to `System` or leaves it allocated, which is always sound.
+    unsafe impl GlobalAlloc for FreeUntilFinished {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if !FINISHED.load(Ordering::Relaxed) {
+                // SAFETY: forwarded with the caller's guarantees.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: FreeUntilFinished = FreeUntilFinished;
 }
 
 /// The `action` export.
