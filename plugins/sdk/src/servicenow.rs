@@ -15,6 +15,13 @@ use crate::FieldError;
 ///
 /// A JSON type ServiceNow never sends is an `invalid-type` error at the field.
 pub fn value<'a>(record: &'a Value, key: &str) -> Result<Option<&'a str>, FieldError> {
+    field_value(record.get(key), key)
+}
+
+/// [`value`] for a field already looked up: `field` is `record.get(key)`, found
+/// some other way (e.g. in one pass over the record's keys, which saves hashing
+/// each name when a plugin reads many fields).
+pub fn field_value<'a>(field: Option<&'a Value>, key: &str) -> Result<Option<&'a str>, FieldError> {
     let wrong = |got: &Value| {
         let pointer = crate::json::to_pointer(key);
         FieldError::new(
@@ -26,7 +33,7 @@ pub fn value<'a>(record: &'a Value, key: &str) -> Result<Option<&'a str>, FieldE
             ),
         )
     };
-    let raw = match record.get(key) {
+    let raw = match field {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(obj)) => match obj.get("value") {
             None | Some(Value::Null) => return Ok(None),
@@ -43,11 +50,16 @@ pub fn value<'a>(record: &'a Value, key: &str) -> Result<Option<&'a str>, FieldE
 
 /// A ServiceNow boolean string: `"true"`/`"false"` (any case, or `"1"`/`"0"`).
 pub fn boolean(record: &Value, key: &str) -> Result<Option<bool>, FieldError> {
-    match value(record, key)? {
+    field_boolean(record.get(key), key)
+}
+
+/// [`boolean`] for a field already looked up (see [`field_value`]).
+pub fn field_boolean(field: Option<&Value>, key: &str) -> Result<Option<bool>, FieldError> {
+    match field_value(field, key)? {
         None => Ok(None),
-        Some(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Ok(Some(true)),
-            "false" | "0" => Ok(Some(false)),
+        Some(s) => match s.trim() {
+            t if t == "1" || t.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            t if t == "0" || t.eq_ignore_ascii_case("false") => Ok(Some(false)),
             _ => Err(FieldError::new(
                 crate::json::to_pointer(key),
                 "invalid-value",

@@ -21,7 +21,7 @@ pub mod deletes;
 
 use dialsync_plugin_sdk::record::region_code;
 use dialsync_plugin_sdk::serde_json::Value;
-use dialsync_plugin_sdk::servicenow::{boolean, value};
+use dialsync_plugin_sdk::servicenow::{field_boolean, field_value, value};
 use dialsync_plugin_sdk::{
     ChangeBuilder, ContactChange, FieldError, Host, MapOutcome, Mapper, Operation, PluginInfo,
     external_id, time,
@@ -81,14 +81,17 @@ impl Mapper for ServiceNow {
     }
 
     fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
-        if let Some(outcome) = deletes::map_delete(record) {
-            return outcome;
+        let fields = Fields::of(record);
+        if fields.may_be_a_delete {
+            if let Some(outcome) = deletes::map_delete(record) {
+                return outcome;
+            }
         }
-        let country = value(record, "country").ok().flatten();
+        let country = field_value(fields.country, "country").ok().flatten();
         let region = region_code(country).or_else(|| host.config("default_region"));
         let mut b = ChangeBuilder::new(host, region);
 
-        let sys_id = match value(record, "sys_id") {
+        let sys_id = match field_value(fields.sys_id, "sys_id") {
             Err(e) => {
                 b.error(e);
                 None
@@ -107,7 +110,10 @@ impl Mapper for ServiceNow {
                 None
             }
         };
-        let updated_at = match b.check(value(record, "sys_updated_on")).flatten() {
+        let updated_at = match b
+            .check(field_value(fields.sys_updated_on, "sys_updated_on"))
+            .flatten()
+        {
             None => {
                 b.error(FieldError::missing(
                     "/sys_updated_on",
@@ -120,18 +126,20 @@ impl Mapper for ServiceNow {
                     .map_err(|e| FieldError::new("/sys_updated_on", "invalid-date", e.message)),
             ),
         };
-        let active = b.check(boolean(record, "active")).flatten();
+        let active = b.check(field_boolean(fields.active, "active")).flatten();
 
-        for (column, field) in COLUMNS {
-            let v = b.check(value(record, field)).flatten();
+        for ((column, field), found) in COLUMNS.into_iter().zip(fields.columns) {
+            let v = b.check(field_value(found, field)).flatten();
             b.column(column, field, v);
         }
         let (company, company_field) = company(record);
         b.column("company", company_field, company);
-        let table = b.check(value(record, "sys_class_name")).flatten();
+        let table = b
+            .check(field_value(fields.sys_class_name, "sys_class_name"))
+            .flatten();
         b.column("sourceTable", "/sys_class_name", table);
-        for (column, field) in PHONES {
-            let raw = b.check(value(record, field)).flatten();
+        for ((column, field), found) in PHONES.into_iter().zip(fields.phones) {
+            let raw = b.check(field_value(found, field)).flatten();
             b.phone(column, field, raw);
         }
 
@@ -172,6 +180,57 @@ impl Mapper for ServiceNow {
             phones,
             callable: Some(!do_not_call),
         })
+    }
+}
+
+/// The fields a record maps from, found in one pass over its keys: looking
+/// each of about twenty up by name hashed the name (SipHash) every time, 8 %
+/// of a mapping call in a `perf` profile.
+#[derive(Default)]
+struct Fields<'a> {
+    /// The record has a field only deletes carry (`operation` of a business
+    /// rule payload, `documentkey` of a `sys_audit_delete` row).
+    may_be_a_delete: bool,
+    country: Option<&'a Value>,
+    sys_id: Option<&'a Value>,
+    sys_updated_on: Option<&'a Value>,
+    active: Option<&'a Value>,
+    sys_class_name: Option<&'a Value>,
+    columns: [Option<&'a Value>; COLUMNS.len()],
+    phones: [Option<&'a Value>; PHONES.len()],
+}
+
+impl<'a> Fields<'a> {
+    fn of(record: &'a Value) -> Self {
+        let mut fields = Fields::default();
+        let Some(object) = record.as_object() else {
+            return fields;
+        };
+        for (key, v) in object {
+            let key = key.as_str();
+            let slot = match key {
+                "operation" | "documentkey" => {
+                    fields.may_be_a_delete = true;
+                    continue;
+                }
+                "country" => &mut fields.country,
+                "sys_id" => &mut fields.sys_id,
+                "sys_updated_on" => &mut fields.sys_updated_on,
+                "active" => &mut fields.active,
+                "sys_class_name" => &mut fields.sys_class_name,
+                _ => {
+                    if let Some(i) = COLUMNS.iter().position(|(_, f)| *f == key) {
+                        &mut fields.columns[i]
+                    } else if let Some(i) = PHONES.iter().position(|(_, f)| *f == key) {
+                        &mut fields.phones[i]
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            *slot = Some(v);
+        }
+        fields
     }
 }
 
