@@ -14,11 +14,22 @@ use rusqlite::ffi;
 use super::{Journal, KeyResult, NewBatch, NewState, Seen};
 use crate::change::{Change, Compliance, Operation, Outcome};
 
-/// Tables a statement may read in full: the dead-letter list is all open dead letters by
-/// design, and `status` finds an externalId's contact rows across lists by walking the
-/// contacts' primary key (one row per contact, no index on externalId alone: it would
-/// cost every new contact's insert). Anything else scanned in full fails the test.
-const ALLOWED_SCANS: &[&str] = &["json_each", "k", "ready", "CONSTANT", "d", "contacts"];
+/// Tables a statement may read in full, and why: dead letters are few and listed whole by
+/// design; retention walks the delivery ids once an hour (an index on their time would cost
+/// every webhook's insert); `status` finds an externalId's contact rows across lists by
+/// walking the contacts' primary key (an index on externalId alone would cost every new
+/// contact's insert). `json_each` (alias `k`), `ready` and constant rows are the statements'
+/// own inputs. Anything else read in full — above all `changes` — fails the test.
+const ALLOWED_SCANS: &[&str] = &[
+    "json_each",
+    "k",
+    "ready",
+    "CONSTANT",
+    "d",
+    "dead_letters",
+    "server_webhook_deliveries",
+    "contacts",
+];
 
 /// Collects the original SQL of each statement the connection starts.
 unsafe extern "C" fn record_statement(
@@ -205,11 +216,16 @@ fn every_journal_query_uses_an_index() {
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
-        let details: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        // The plan does not depend on the values (no `ANALYZE` statistics): bind NULLs.
+        for index in 1..=stmt.parameter_count() {
+            stmt.raw_bind_parameter(index, rusqlite::types::Null)
+                .unwrap();
+        }
+        let mut rows = stmt.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            details.push(row.get::<_, String>(3).unwrap());
+        }
         for detail in details {
             let Some(rest) = detail.strip_prefix("SCAN ") else {
                 continue;
