@@ -338,6 +338,63 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle(backend: B
     }
 }
 
+/// The list's shape (its columns) is read again once older than `shape_ttl`: a column
+/// added to the list in Genesys is written without a restart. Before the TTL passes the
+/// cached shape still refuses it (`unknown_column`); after, the next change writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_added_to_the_list_is_picked_up_after_the_shape_ttl() {
+    const TTL: Duration = Duration::from_millis(800);
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(
+        &dir,
+        &client,
+        DeleteMode::Soft,
+        EngineOptions {
+            shape_ttl: TTL,
+            ..options(50, 3)
+        },
+    );
+    let titled = |secs: i64, title: &str| {
+        let mut c = upsert("T1", secs, "Tess", "+14155550111");
+        c.columns.insert("title".into(), title.into());
+        c
+    };
+    // The shape is read (and cached) by the first round: no `title` column yet.
+    engine.accept("crm", vec![titled(1, "CEO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(counts(&engine).await.get(&Outcome::Rejected), Some(&1));
+
+    // The column is added in Genesys.
+    let mut list = list_fixture(LIST, vec![]);
+    list.column_names.push("title".into());
+    emu.load_fixtures(&dialsync_emulator::Fixtures {
+        contact_lists: vec![list],
+        ..Default::default()
+    })
+    .unwrap();
+    engine.accept("crm", vec![titled(2, "CTO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    if started.elapsed() < TTL {
+        // Still the cached shape (the round ran within the TTL).
+        assert_eq!(counts(&engine).await.get(&Outcome::Rejected), Some(&2));
+    }
+
+    tokio::time::sleep(TTL).await;
+    engine.accept("crm", vec![titled(3, "CFO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(counts(&engine).await.get(&Outcome::Applied), Some(&1));
+    let got = contacts(&emu.state(), LIST);
+    assert_eq!(got[&contact_id(LIST, "T1")].0["title"], "CFO");
+    emu.shutdown().await;
+}
+
 /// A big hard delete goes through bulk remove jobs (one per 1000 externalIds, selected by
 /// the externalId column), a small one through `DELETE …/contacts?contactIds=`; contacts
 /// not deleted are left alone. Faults on.
