@@ -338,6 +338,119 @@ async fn deletes_are_soft_under_a_running_campaign_and_hard_when_idle(backend: B
     }
 }
 
+/// The list's shape (its columns) is read again once older than `shape_ttl`: a column
+/// added to the list in Genesys is written without a restart. Before the TTL passes the
+/// cached shape still refuses it (`unknown_column`); after, the next change writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_added_to_the_list_is_picked_up_after_the_shape_ttl() {
+    const TTL: Duration = Duration::from_millis(800);
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(
+        &dir,
+        &client,
+        DeleteMode::Soft,
+        EngineOptions {
+            shape_ttl: TTL,
+            ..options(50, 3)
+        },
+    );
+    let titled = |secs: i64, title: &str| {
+        let mut c = upsert("T1", secs, "Tess", "+14155550111");
+        c.columns.insert("title".into(), title.into());
+        c
+    };
+    // The shape is read (and cached) by the first round: no `title` column yet.
+    engine.accept("crm", vec![titled(1, "CEO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(counts(&engine).await.get(&Outcome::Rejected), Some(&1));
+
+    // The column is added in Genesys.
+    let mut list = list_fixture(LIST, vec![]);
+    list.column_names.push("title".into());
+    emu.load_fixtures(&dialsync_emulator::Fixtures {
+        contact_lists: vec![list],
+        ..Default::default()
+    })
+    .unwrap();
+    engine.accept("crm", vec![titled(2, "CTO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    if started.elapsed() < TTL {
+        // Still the cached shape (the round ran within the TTL).
+        assert_eq!(counts(&engine).await.get(&Outcome::Rejected), Some(&2));
+    }
+
+    tokio::time::sleep(TTL).await;
+    engine.accept("crm", vec![titled(3, "CFO")]).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(counts(&engine).await.get(&Outcome::Applied), Some(&1));
+    let got = contacts(&emu.state(), LIST);
+    assert_eq!(got[&contact_id(LIST, "T1")].0["title"], "CFO");
+    emu.shutdown().await;
+}
+
+/// A retry delay is counted from the failure, not from the start of the round: once the
+/// list's shape is cached, every request to the emulator takes 600 ms and answers 503, so
+/// the round's write fails at least 600 ms after the round started; with delays of
+/// 200–400 ms the change must not be due before the failure plus 200 ms (counted from the
+/// round's start it would be due before the failure even happened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_delay_is_counted_from_the_failure() {
+    const LATENCY: Duration = Duration::from_millis(600);
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let no_retry = dialsync_genesys::RetryPolicy {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let client = client_with(&emu, 60_000, no_retry);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(50, 5);
+    opts.retry.base_delay = Duration::from_millis(400);
+    opts.retry.max_delay = Duration::from_millis(400);
+    let engine = engine(&dir, &client, DeleteMode::Soft, opts);
+    // A first round reads (and caches) the list's shape and writes the contact.
+    engine
+        .accept("crm", vec![upsert("R1", 1, "Rita", "+14155550123")])
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+
+    let mut slow_and_failing = emu.emulator().config();
+    slow_and_failing.latency = LATENCY..=LATENCY;
+    slow_and_failing.error_rate = 1.0;
+    emu.set_config(slow_and_failing);
+    engine
+        .accept("crm", vec![upsert("R1", 2, "Rita B", "+14155550123")])
+        .await
+        .unwrap();
+    let round_started = engine.now_ms();
+    assert_eq!(engine.run_once().await.unwrap(), 1);
+    let due = engine
+        .store()
+        .next_ready_at(vec![LIST.to_string()])
+        .await
+        .unwrap()
+        .expect("the change is parked");
+    let earliest = round_started + LATENCY.as_millis() as i64 + 200;
+    assert!(
+        due >= earliest,
+        "due {} ms after the round started; the failure came at least {} ms after it",
+        due - round_started,
+        LATENCY.as_millis()
+    );
+    emu.shutdown().await;
+}
+
 /// A big hard delete goes through bulk remove jobs (one per 1000 externalIds, selected by
 /// the externalId column), a small one through `DELETE …/contacts?contactIds=`; contacts
 /// not deleted are left alone. Faults on.

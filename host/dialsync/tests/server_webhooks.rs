@@ -489,6 +489,45 @@ async fn webhooks_from_all_three_crms_reach_the_contact_lists() {
     h.stop().await;
 }
 
+/// `serve` sends Genesys no more contacts per call than `orgs.*.max_contacts_per_call`:
+/// twelve records in one webhook (one commit, so one worker round claims them all) reach an
+/// emulator that refuses more than 4 contacts per call in three or more adds and not one
+/// refusal. With the engine's default of 1000 per call the first add would be refused (400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sends_at_most_max_contacts_per_call() {
+    const PER_CALL: usize = 4;
+    const CONTACTS_ROUTE: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts";
+    let emulator = dialsync_emulator::EmulatorConfig {
+        max_contacts_per_call: PER_CALL,
+        ..Default::default()
+    };
+    let h = Harness::start_configured(emulator, &format!("max_contacts_per_call = {PER_CALL}"), "")
+        .await;
+    let records: Vec<Value> = (0..12).map(|i| sn_record(900 + i)).collect();
+    let (s, v) = post(
+        &h,
+        "servicenow",
+        &[("authorization", format!("Bearer {SN_TOKEN}"))],
+        serde_json::to_vec(&records).unwrap(),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["accepted"], 12, "{v}");
+    h.wait_idle().await;
+    assert_eq!(contacts_by_external_id(&h.emulator, "list-sn").len(), 12);
+    let stats = h.emulator.stats();
+    assert_eq!(
+        stats.count("POST", CONTACTS_ROUTE, 400),
+        0,
+        "no add carried more than {PER_CALL} contacts"
+    );
+    assert!(
+        stats.count("POST", CONTACTS_ROUTE, 200) >= 12 / PER_CALL as u64,
+        "{stats:?}"
+    );
+    h.stop().await;
+}
+
 /// Loads the hostile test guest on its own runtime with the given deadline and fuel.
 async fn hostile_slot(
     deadline: std::time::Duration,

@@ -27,6 +27,7 @@ use super::change::{
     Compliance, EXTERNAL_ID_COLUMN, FieldError, NeedsBase, Operation, Outcome, Row, Target,
     complete_phones, fold, is_do_not_call,
 };
+use super::engine::Clock;
 use super::identity::{contact_id, content_hash};
 use super::journal::{ClaimedKey, KeyResult, NewState, Seen, StoredChange};
 use super::sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
@@ -87,8 +88,9 @@ pub struct ListRound<'a> {
     pub sources: &'a HashMap<String, SourceRules>,
     /// Retry rules.
     pub retry: &'a RetryRules,
-    /// Now (ms since the epoch, engine clock).
-    pub now_ms: i64,
+    /// The engine clock: retry times are counted from when a write failed, not from when
+    /// the round started (a round's calls can take long, e.g. waiting out a rate limit).
+    pub(crate) clock: Clock,
 }
 
 /// A key being worked on.
@@ -598,6 +600,7 @@ impl ListRound<'_> {
             };
             return self.reject(results, w, &[error]);
         }
+        let failed_at = self.clock.now_ms();
         // Stale changes end now; the live ones wait or give up together.
         if !w.done.is_empty() {
             self.finish(results, &w.key, w.done.clone(), None, None);
@@ -619,7 +622,7 @@ impl ListRound<'_> {
             } else {
                 KeyResult::Park {
                     seqs,
-                    next_attempt_at: self.now_ms + backoff(self.retry, attempts).as_millis() as i64,
+                    next_attempt_at: failed_at + backoff(self.retry, attempts).as_millis() as i64,
                     error: e.message.clone(),
                 }
             };
@@ -639,7 +642,7 @@ impl ListRound<'_> {
                 external_id,
                 KeyResult::Park {
                     seqs: dnc.iter().map(|c| c.seq).collect(),
-                    next_attempt_at: self.now_ms + backoff(self.retry, attempts).as_millis() as i64,
+                    next_attempt_at: failed_at + backoff(self.retry, attempts).as_millis() as i64,
                     error: e.message.clone(),
                 },
             ));

@@ -450,7 +450,7 @@ impl Engine {
             shape: shape.as_ref().unwrap_or(&empty),
             sources: &self.inner.rules,
             retry: &self.inner.options.retry,
-            now_ms: self.now_ms(),
+            clock: self.inner.clock,
         };
         match &shape {
             Ok(_) => round.run(keys).await,

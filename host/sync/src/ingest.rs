@@ -191,17 +191,20 @@ impl Engine {
         let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
         let mut to_map = Vec::new();
         let mut to_map_index = Vec::new();
-        for (i, record) in records.iter().enumerate() {
+        // The records' values move to the plugin; only their ids are needed afterwards.
+        let mut record_delivery_ids = Vec::with_capacity(records.len());
+        for (i, record) in records.into_iter().enumerate() {
             if let Some(id) = &record.delivery_id
                 && known.contains(id)
             {
                 results[i] = Some(RecordResult::Duplicate {
                     delivery_id: id.clone(),
                 });
-                continue;
+            } else {
+                to_map.push(record.value);
+                to_map_index.push(i);
             }
-            to_map.push(record.value.clone());
-            to_map_index.push(i);
+            record_delivery_ids.push(record.delivery_id);
         }
 
         let report = if to_map.is_empty() {
@@ -264,11 +267,11 @@ impl Engine {
 
         // Remember the ids of what was handled for good; never of a transient failure.
         let transient = results.iter().any(RecordResult::is_transient);
-        let mut deliveries: Vec<String> = records
-            .iter()
+        let mut deliveries: Vec<String> = record_delivery_ids
+            .into_iter()
             .zip(&results)
             .filter(|(_, r)| !matches!(r, RecordResult::Duplicate { .. }) && !r.is_transient())
-            .filter_map(|(rec, _)| rec.delivery_id.clone())
+            .filter_map(|(id, _)| id)
             .collect();
         let delivery_recorded = delivery_id.is_some() && !transient;
         if let Some(id) = delivery_id.filter(|_| !transient) {

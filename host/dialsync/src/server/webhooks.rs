@@ -214,7 +214,7 @@ async fn ingest_inner(
     let mut to_map_ids = Vec::new();
     let mut to_map_index = Vec::new();
     let mut record_guards = Vec::new();
-    for (i, record) in unwrapped.records.iter().enumerate() {
+    for (i, record) in unwrapped.records.into_iter().enumerate() {
         if let Some(id) = &record.delivery_id {
             let seen = lookup(state, source_name, id)
                 .await
@@ -228,8 +228,8 @@ async fn ingest_inner(
             }
             record_guards.extend(guard);
         }
-        to_map.push(record.value.clone());
-        to_map_ids.push(record.delivery_id.clone());
+        to_map.push(record.value);
+        to_map_ids.push(record.delivery_id);
         to_map_index.push(i);
     }
 

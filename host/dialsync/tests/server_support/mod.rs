@@ -66,9 +66,14 @@ pub const LISTS: [(&str, &str); 3] = [
 
 /// Starts an empty emulator on loopback.
 pub async fn start_emulator() -> RunningEmulator {
+    start_emulator_with(EmulatorConfig::default()).await
+}
+
+/// Starts an empty emulator on loopback with `config` (its client secret is the harness's).
+pub async fn start_emulator_with(config: EmulatorConfig) -> RunningEmulator {
     let config = EmulatorConfig {
         client_secret: GENESYS_SECRET.into(),
-        ..EmulatorConfig::default()
+        ..config
     };
     dialsync_emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
@@ -108,6 +113,11 @@ pub fn create_lists(emulator: &RunningEmulator, state: &AppState) {
 
 /// Writes a `dialsync.toml` with every test source into `dir`.
 pub fn write_config(dir: &Path, emulator_base: &str, extra: &str) -> PathBuf {
+    write_config_with(dir, emulator_base, "", extra)
+}
+
+/// Like [`write_config`], with `org_extra` TOML in the `[orgs.acme]` table.
+pub fn write_config_with(dir: &Path, emulator_base: &str, org_extra: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 [store]
@@ -117,6 +127,7 @@ path = "journal.db"
 base_url = "{emulator_base}"
 client_id = "dialsync"
 client_secret_env = "{GENESYS_SECRET_ENV}"
+{org_extra}
 
 [server]
 max_body_bytes = 65536
@@ -208,10 +219,20 @@ impl Harness {
 
     /// Like [`Harness::start`], with `extra` TOML appended to the config.
     pub async fn start_with(extra: &str) -> Harness {
+        Harness::start_configured(EmulatorConfig::default(), "", extra).await
+    }
+
+    /// Like [`Harness::start_with`], on an emulator configured as `emulator` and with
+    /// `org_extra` TOML in the `[orgs.acme]` table.
+    pub async fn start_configured(
+        emulator: EmulatorConfig,
+        org_extra: &str,
+        extra: &str,
+    ) -> Harness {
         set_env();
-        let emulator = start_emulator().await;
+        let emulator = start_emulator_with(emulator).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let config_path = write_config(dir.path(), &emulator.base_url(), extra);
+        let config_path = write_config_with(dir.path(), &emulator.base_url(), org_extra, extra);
         let config = Config::load(&config_path).expect("config loads");
         let state = AppState::build(&config, Registry::new(&dir.path().join("home")))
             .await
