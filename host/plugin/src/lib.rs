@@ -24,6 +24,7 @@ mod plugin;
 mod port;
 mod runtime;
 mod state;
+mod utc_time;
 mod validate;
 
 pub use error::{ActionError, PluginError};

@@ -82,10 +82,10 @@ impl Mapper for ServiceNow {
 
     fn map_record(host: &dyn Host, record: &Value) -> MapOutcome {
         let fields = Fields::of(record);
-        if fields.may_be_a_delete {
-            if let Some(outcome) = deletes::map_delete(record) {
-                return outcome;
-            }
+        if fields.may_be_a_delete
+            && let Some(outcome) = deletes::map_delete(record)
+        {
+            return outcome;
         }
         let country = field_value(fields.country, "country").ok().flatten();
         let region = region_code(country).or_else(|| host.config("default_region"));
