@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialsync_plugin_host::{
-    FailureKind, GenesysPort, Limits, PortContact, PortError, RecordOutcome, Runtime,
+    FailureKind, GenesysPort, Limits, PortContact, PortError, RecordOutcome,
 };
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -97,11 +97,7 @@ async fn a_big_batch_runs_unmetered_and_a_loop_in_it_still_fails_alone() {
         deadline: Duration::from_millis(500),
         ..crate::test_limits()
     };
-    let runtime = Runtime::new(limits).unwrap();
-    let plugin = runtime
-        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
-        .await
-        .unwrap();
+    let plugin = crate::hostile_with(limits).await;
     let size = dialsync_plugin_host::MAX_METERED_BATCH + 6;
     let (looping, trapping) = (size / 3, size / 2);
     let records: Vec<_> = (0..size)
@@ -155,11 +151,7 @@ async fn isolation_work_is_capped() {
         max_isolation_reruns: 2,
         ..crate::test_limits()
     };
-    let runtime = Runtime::new(limits).unwrap();
-    let plugin = runtime
-        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
-        .await
-        .unwrap();
+    let plugin = crate::hostile_with(limits).await;
     let records = [
         rec("trap", "a"),
         rec("ok", "b"),
@@ -340,11 +332,7 @@ async fn deadline_covers_a_hung_host_call() {
         deadline: Duration::from_millis(200),
         ..crate::test_limits()
     };
-    let runtime = Runtime::new(limits).unwrap();
-    let plugin = runtime
-        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
-        .await
-        .unwrap();
+    let plugin = crate::hostile_with(limits).await;
     let out = plugin
         .map(&[rec("genesys", "1")], Some(Arc::new(Hangs)))
         .await;
@@ -359,11 +347,7 @@ async fn deadline_interrupts_a_loop_with_fuel_to_spare() {
         fuel_per_record: u64::MAX / 4,
         ..crate::test_limits()
     };
-    let runtime = Runtime::new(limits).unwrap();
-    let plugin = runtime
-        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
-        .await
-        .unwrap();
+    let plugin = crate::hostile_with(limits).await;
     let out = plugin.map(&[rec("loop", "1")], None).await;
     assert_eq!(failure_kind(&out[0]), FailureKind::Deadline);
     assert_next_call_works(&plugin).await;

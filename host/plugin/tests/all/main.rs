@@ -39,6 +39,15 @@ pub async fn hostile(config: Value) -> LoadedPlugin {
         .expect("the hostile guest loads")
 }
 
+/// The hostile guest on a runtime of its own with these limits.
+pub async fn hostile_with(limits: Limits) -> LoadedPlugin {
+    Runtime::new(limits)
+        .expect("runtime starts")
+        .load(dialsync_bundled_plugins::testing::HOSTILE, json!({}))
+        .await
+        .expect("the hostile guest loads")
+}
+
 pub fn rec(mode: &str, id: &str) -> Value {
     json!({"mode": mode, "id": id})
 }
