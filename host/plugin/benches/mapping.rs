@@ -14,6 +14,10 @@
 //! plugins/toolchains/install.sh puts in `.toolchains/`; without them their
 //! rows say so.
 //!
+//! The process allocates with mimalloc, as the `dialsync` binary does;
+//! `DIALSYNC_BENCH_ALLOCATOR=system` runs it on the system allocator instead
+//! (the guests always use their own, wasi-libc's dlmalloc).
+//!
 //! The wasm/native ratio is measured by interleaving: native batch, wasm
 //! batch (fuel metering, the default), wasm batch (epoch deadlines only),
 //! native, ... for many short rounds in one process, and the median of the
@@ -32,14 +36,106 @@
 //! `0` skips the counts), `DIALSYNC_BENCH_LANGS` which of the Python and JS
 //! plugins to build and measure (default `python,js`; empty for none).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use dialsync_plugin_host::{CompileCache, Limits, LoadedPlugin, RecordOutcome, Runtime};
 use dialsync_plugin_sdk::Mapper;
 use dialsync_plugin_sdk::NativeHost;
 use serde_json::{Value, json};
+
+/// The process's allocator: mimalloc, as the `dialsync` binary ships
+/// (host/dialsync/src/lib.rs), so the host side and the native twin allocate
+/// as they would in production; or the system allocator when
+/// `DIALSYNC_BENCH_ALLOCATOR=system`, to compare with runs made before the
+/// binary switched. Chosen from the environment before the first allocation
+/// and never changed, so a block is always freed by the allocator it came from.
+struct BenchAllocator;
+
+/// 0 until chosen, then [`MIMALLOC`] or [`SYSTEM`].
+static ALLOCATOR: AtomicU8 = AtomicU8::new(0);
+const MIMALLOC: u8 = 1;
+const SYSTEM: u8 = 2;
+
+impl BenchAllocator {
+    fn system() -> bool {
+        let mut chosen = ALLOCATOR.load(Ordering::Relaxed);
+        if chosen == 0 {
+            // SAFETY: `getenv` with a NUL-terminated name; it allocates nothing,
+            // which matters here (this runs inside the allocator). The result is
+            // only read, before anything could change the environment.
+            let value = unsafe { libc::getenv(c"DIALSYNC_BENCH_ALLOCATOR".as_ptr()) };
+            // SAFETY: a non-null `getenv` result is a NUL-terminated string.
+            let system = !value.is_null() && unsafe { CStr::from_ptr(value) } == c"system";
+            chosen = if system { SYSTEM } else { MIMALLOC };
+            ALLOCATOR.store(chosen, Ordering::Relaxed);
+        }
+        chosen == SYSTEM
+    }
+
+    fn name() -> &'static str {
+        if Self::system() {
+            "system (glibc)"
+        } else {
+            "mimalloc"
+        }
+    }
+}
+
+// SAFETY: every call is forwarded with the caller's guarantees to one of two
+// allocators, the same one for the whole process.
+unsafe impl GlobalAlloc for BenchAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded (see the impl).
+        unsafe {
+            if Self::system() {
+                System.alloc(layout)
+            } else {
+                mimalloc::MiMalloc.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded (see the impl).
+        unsafe {
+            if Self::system() {
+                System.alloc_zeroed(layout)
+            } else {
+                mimalloc::MiMalloc.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded (see the impl).
+        unsafe {
+            if Self::system() {
+                System.dealloc(ptr, layout)
+            } else {
+                mimalloc::MiMalloc.dealloc(ptr, layout)
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded (see the impl).
+        unsafe {
+            if Self::system() {
+                System.realloc(ptr, layout, new_size)
+            } else {
+                mimalloc::MiMalloc.realloc(ptr, layout, new_size)
+            }
+        }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: BenchAllocator = BenchAllocator;
 
 /// Bound on the iterations of one throughput cell.
 const MAX_ITERATIONS: u32 = 40;
@@ -542,6 +638,10 @@ fn main() {
         }
     }
 
+    println!(
+        "Allocator of this process (host side and native twin): {}",
+        BenchAllocator::name()
+    );
     println!("\nComponents (compile = Cranelift in this process; load = from the on-disk cache)\n");
     println!(
         "{:<14} {:<7} {:<7} {:>10} {:>11} {:>13} {:>10}",

@@ -221,3 +221,40 @@ async fn a_configurable_plugin_declares_the_columns_of_its_configuration() {
     assert_eq!(changes[0].columns["givenName"], "Ann");
     assert_eq!(changes[0].phones[0].number, "+12813322575");
 }
+
+/// The SDK's guest allocator bumps small blocks in a call of 16 or more
+/// records, up to 8 MiB of regions per instance, then falls back to dlmalloc
+/// (plugins/sdk/src/wasm.rs). A batch far past that cap maps in one call, to
+/// the same outcomes as calls too small to bump, within the memory limit.
+#[tokio::test]
+async fn a_batch_past_the_guest_bump_regions_maps_like_small_calls() {
+    let loaded = load("salesforce").await;
+    // About 4 KiB of guest allocations per record: 5,000 records need more
+    // than twice the 8 MiB the bump regions may take.
+    let records: Vec<Value> = (0..5000)
+        .map(|n| {
+            // Phones repeat (the fixture numbers stay valid below 900); Ids do not.
+            let mut record = salesforce_record(n % 800, n % 4);
+            record["Id"] = json!(format!("003Dn{:010}", 4_000_000 + n));
+            record
+        })
+        .collect();
+    let big = loaded.map_with_report(&records, None).await;
+    assert_eq!(big.stats.guest_calls, 1, "one call, no isolation re-runs");
+    // Unbounded bumping would take 20 MiB or more; capped, the regions are
+    // 8 MiB and dlmalloc reuses memory for the rest.
+    let peak = big.stats.peak_memory_bytes;
+    assert!(
+        (8 << 20..16 << 20).contains(&peak),
+        "peak guest memory {peak} bytes: the bump regions must be used and capped"
+    );
+    let mut small = Vec::new();
+    for chunk in records.chunks(8) {
+        small.extend(loaded.map(chunk, None).await);
+    }
+    assert_eq!(big.outcomes.len(), small.len());
+    for (n, (a, b)) in big.outcomes.iter().zip(&small).enumerate() {
+        single_change(a);
+        assert_eq!(a, b, "record {n} maps differently in a batch of 5,000");
+    }
+}
