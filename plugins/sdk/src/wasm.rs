@@ -148,11 +148,17 @@ mod allocator {
             GROWN.store(BUMP_LIMIT, Relaxed);
             return false;
         }
+        let start = first * PAGE;
+        // Keep the region's end a page below the 4 GiB top, so the sums in
+        // `allocate` and `realloc` cannot wrap around.
+        if start > usize::MAX - bytes - PAGE {
+            GROWN.store(BUMP_LIMIT, Relaxed);
+            return false;
+        }
         for page in first..first + pages {
             BUMP_PAGES[page / 32].fetch_or(1 << (page % 32), Relaxed);
         }
         GROWN.fetch_add(bytes, Relaxed);
-        let start = first * PAGE;
         // Memory grown right after the current region extends it.
         if start != END.load(Relaxed) {
             NEXT.store(start, Relaxed);
