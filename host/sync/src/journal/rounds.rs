@@ -167,6 +167,62 @@ type AppliedRow<'a> = (
     i64,
 );
 
+/// A claimed change as read, its payload still JSON text.
+struct RawRow {
+    seq: i64,
+    list_id: String,
+    external_id: String,
+    source: String,
+    payload: String,
+    attempts: u32,
+    priority: i64,
+    source_updated_at: i64,
+}
+
+/// A claim as committed, JSON not yet parsed (see [`Journal::claim_ready_raw`]).
+pub(crate) struct RawClaim {
+    rows: Vec<RawRow>,
+    states: HashMap<Key, RawState>,
+}
+
+impl RawClaim {
+    /// The claimed keys (do-not-call first, then oldest) with their parsed changes and
+    /// contact states.
+    pub(crate) fn parse(self) -> Result<Vec<ClaimedKey>, JournalError> {
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|r| {
+                let change =
+                    serde_json::from_str(&r.payload).map_err(|source| JournalError::Corrupt {
+                        what: "changes.payload",
+                        source,
+                    })?;
+                Ok(ClaimedRow {
+                    change: StoredChange {
+                        seq: r.seq,
+                        source: r.source,
+                        change,
+                        attempts: r.attempts,
+                    },
+                    list_id: r.list_id,
+                    external_id: r.external_id,
+                    priority: r.priority,
+                    source_updated_at: r.source_updated_at,
+                })
+            })
+            .collect::<Result<Vec<_>, JournalError>>()?;
+        let mut states = self.states;
+        let mut keys = group_by_key(rows);
+        for key in &mut keys {
+            if let Some(state) = states.remove(&(key.list_id.clone(), key.external_id.clone())) {
+                key.state = state.parse()?;
+            }
+        }
+        Ok(keys)
+    }
+}
+
 /// A claimed row and the sort keys its key's order and its place in the key come from.
 struct ClaimedRow {
     change: StoredChange,
@@ -189,6 +245,18 @@ impl Journal {
         max_keys: usize,
         lists: &[String],
     ) -> Result<Vec<ClaimedKey>, JournalError> {
+        self.claim_ready_raw(now_ms, max_keys, lists)?.parse()
+    }
+
+    /// The claim of [`Journal::claim_ready`] with its JSON not yet parsed: the store
+    /// parses it after giving the write connection back, so webhook accepts do not wait
+    /// behind the parsing of a round's payloads and contact rows.
+    pub(crate) fn claim_ready_raw(
+        &mut self,
+        now_ms: i64,
+        max_keys: usize,
+        lists: &[String],
+    ) -> Result<RawClaim, JournalError> {
         let lists_json = serde_json::to_string(lists).expect("strings serialise");
         let expires = now_ms + self.lease_ms;
         let owner = self.owner.clone();
@@ -198,55 +266,28 @@ impl Journal {
                 stmt.query_map(
                     params![now_ms, max_keys as i64, lists_json, owner, expires],
                     |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, u32>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, i64>(7)?,
-                        ))
+                        Ok(RawRow {
+                            seq: r.get(0)?,
+                            list_id: r.get(1)?,
+                            external_id: r.get(2)?,
+                            source: r.get(3)?,
+                            payload: r.get(4)?,
+                            attempts: r.get(5)?,
+                            priority: r.get(6)?,
+                            source_updated_at: r.get(7)?,
+                        })
                     },
                 )?
                 .collect::<Result<Vec<_>, _>>()?
             };
-            let rows = rows
-                .into_iter()
-                .map(
-                    |(seq, list_id, external_id, source, payload, attempts, priority, at)| {
-                        let change = serde_json::from_str(&payload).map_err(|source| {
-                            JournalError::Corrupt {
-                                what: "changes.payload",
-                                source,
-                            }
-                        })?;
-                        Ok(ClaimedRow {
-                            change: StoredChange {
-                                seq,
-                                source,
-                                change,
-                                attempts,
-                            },
-                            list_id,
-                            external_id,
-                            priority,
-                            source_updated_at: at,
-                        })
-                    },
-                )
-                .collect::<Result<Vec<_>, JournalError>>()?;
-            let mut keys = group_by_key(rows);
-            let keys_json = keys_json(keys.iter().map(|k| (&k.list_id, &k.external_id)));
-            let mut states = load_states(tx, &keys_json)?;
-            for key in &mut keys {
-                if let Some(state) = states.remove(&(key.list_id.clone(), key.external_id.clone()))
-                {
-                    key.state = state;
-                }
-            }
-            Ok(keys)
+            let mut distinct = HashSet::new();
+            let keys_json = keys_json(
+                rows.iter()
+                    .map(|r| (&r.list_id, &r.external_id))
+                    .filter(|k| distinct.insert(*k)),
+            );
+            let states = load_states(tx, &keys_json)?;
+            Ok(RawClaim { rows, states })
         })
     }
 
@@ -373,48 +414,56 @@ fn keys_json<'a>(keys: impl Iterator<Item = (&'a String, &'a String)>) -> String
     serde_json::to_string(&keys.collect::<Vec<_>>()).expect("strings serialise")
 }
 
-/// The contact states of `keys_json`'s keys (keys without one are left out).
+/// A contact state as read, its last full row still JSON text.
+struct RawState {
+    updated_at: Option<i64>,
+    content_hash: Option<String>,
+    row: Option<String>,
+    seen_at: Option<i64>,
+    removed: bool,
+    compliance: Compliance,
+}
+
+impl RawState {
+    fn parse(self) -> Result<super::ContactState, JournalError> {
+        Ok(super::ContactState {
+            updated_at: self.updated_at.map(from_micros),
+            seen_at: self.seen_at.map(from_micros),
+            content_hash: self.content_hash,
+            row: super::parse_row(self.row)?,
+            removed: self.removed,
+            compliance: self.compliance,
+        })
+    }
+}
+
+/// The contact states of `keys_json`'s keys (keys without one are left out), unparsed.
 fn load_states(
     tx: &Transaction<'_>,
     keys_json: &str,
-) -> Result<HashMap<Key, super::ContactState>, JournalError> {
+) -> Result<HashMap<Key, RawState>, JournalError> {
     let mut stmt = tx.prepare_cached(STATES)?;
     let rows = stmt
         .query_map(params![keys_json], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                (
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, bool>(6)?,
-                ),
-                Compliance {
-                    do_not_call: r.get(7)?,
-                    do_not_call_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
-                    statement: r.get(9)?,
-                    restored_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+                RawState {
+                    updated_at: r.get(2)?,
+                    content_hash: r.get(3)?,
+                    row: r.get(4)?,
+                    seen_at: r.get(5)?,
+                    removed: r.get(6)?,
+                    compliance: Compliance {
+                        do_not_call: r.get(7)?,
+                        do_not_call_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+                        statement: r.get(9)?,
+                        restored_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+                    },
                 },
             ))
         })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(key, (at, hash, row, seen, removed), compliance)| {
-            let row = super::parse_row(row)?;
-            Ok((
-                key,
-                super::ContactState {
-                    updated_at: at.map(from_micros),
-                    seen_at: seen.map(from_micros),
-                    content_hash: hash,
-                    row,
-                    removed,
-                    compliance,
-                },
-            ))
-        })
-        .collect()
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(rows)
 }
 
 /// Splits results into phases in which each key appears at most once: a key's n-th result
