@@ -228,8 +228,16 @@ async fn a_round_bigger_than_one_finishing_transaction_writes_every_result(backe
         })
         .collect();
     engine.accept("crm", later).await.unwrap();
-    assert_eq!(engine.run_once().await.unwrap(), KEYS, "one round takes every key");
-    assert_eq!(engine.store().unfinished().await.unwrap(), 0, "nothing left claimed");
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        KEYS,
+        "one round takes every key"
+    );
+    assert_eq!(
+        engine.store().unfinished().await.unwrap(),
+        0,
+        "nothing left claimed"
+    );
 
     let c = counts(&engine).await;
     assert_eq!(c[&Outcome::Applied], 2 * KEYS as u64);

@@ -785,6 +785,7 @@ mod tests {
             let state = load_states(&tx, &keys)
                 .unwrap()
                 .remove(&(list_id.clone(), external_id.clone()))
+                .map(|raw| raw.parse().unwrap())
                 .unwrap_or_default();
             claimed.push(ClaimedKey {
                 list_id,
