@@ -130,12 +130,26 @@ UPDATE contacts SET last_outcome = k.value ->> 2, last_seq = k.value ->> 3, upda
 FROM json_each(?1) AS k
 WHERE contacts.list_id = k.value ->> 0 AND contacts.external_id = k.value ->> 1";
 
+/// Which of the keys `?2` (`[[list, externalId], …]`) `?1` still claims. `CROSS JOIN`
+/// keeps the keys as the outer loop (SQLite never reorders it), so each key is one
+/// lookup in `changes_by_key`.
+const OWNED: &str = "
+SELECT DISTINCT c.list_id, c.external_id
+FROM json_each(?2) AS k
+CROSS JOIN changes AS c
+WHERE c.external_id = k.value ->> 1 AND c.list_id = k.value ->> 0
+  AND c.state = 'claimed' AND c.claim_owner = ?1";
+
 /// Whatever of the keys `?2` (`[[list, externalId], …]`) `?1` still claims goes back to
 /// pending (a result that named only some of a key's changes).
+/// Looked up per key, as [`OWNED`].
 const RELEASE_LEFTOVERS: &str = "
 UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
-WHERE state = 'claimed' AND claim_owner = ?1
-  AND (list_id, external_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))";
+WHERE seq IN (
+    SELECT c.seq FROM json_each(?2) AS k
+    CROSS JOIN changes AS c
+    WHERE c.external_id = k.value ->> 1 AND c.list_id = k.value ->> 0
+      AND c.state = 'claimed' AND c.claim_owner = ?1)";
 
 /// (list, externalId).
 type Key = (String, String);
@@ -491,13 +505,13 @@ fn finish_phase(
     phase: &[&(String, String, KeyResult)],
     now_ms: i64,
 ) -> Result<usize, JournalError> {
-    // Keys this journal still holds a claim on (a taken-over key is left alone).
+    // Keys of this phase this journal still holds a claim on (a taken-over key is left
+    // alone). Looked up per key: reading every claim of the owner instead cost each of a
+    // round's finishing transactions a pass over the whole round's claims.
     let owned: HashSet<Key> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT DISTINCT list_id, external_id FROM changes
-             WHERE state = 'claimed' AND claim_owner = ?1",
-        )?;
-        stmt.query_map(params![owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let phase_keys = keys_json(phase.iter().map(|r| (&r.0, &r.1)));
+        let mut stmt = tx.prepare_cached(OWNED)?;
+        stmt.query_map(params![owner, phase_keys], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
     let mut written = 0;
