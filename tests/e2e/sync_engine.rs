@@ -199,10 +199,10 @@ async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
     emu.shutdown().await;
 }
 
-async fn a_round_bigger_than_one_finishing_transaction_writes_every_result(backend: Backend) {
-    // 150 keys in one round: the SQLite store writes them back in slices of 64 keys.
-    // Each key has three results to write (stale, superseded, applied): none may be lost,
-    // split from its key's slice or left claimed.
+async fn a_round_of_many_keys_with_several_results_each_writes_every_result(backend: Backend) {
+    // 150 keys in one round, each with three results to write back (stale, superseded,
+    // applied): the finish looks each key's claims up by key; none may be lost, written
+    // to another key or left claimed.
     const KEYS: usize = 150;
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
@@ -693,7 +693,7 @@ async fn partial_changes_merge_into_the_contact_genesys_has(backend: Backend) {
 
 on_both_backends!(
     bad_records_are_isolated_and_oversize_batches_bisected,
-    a_round_bigger_than_one_finishing_transaction_writes_every_result,
+    a_round_of_many_keys_with_several_results_each_writes_every_result,
     deletes_are_soft_under_a_running_campaign_and_hard_when_idle,
     partial_changes_merge_into_the_contact_genesys_has,
     faults_on_final_state_matches_the_input,

@@ -8,7 +8,6 @@
 //! under a lease owned by this store handle, renewed while a round runs and taken over
 //! once expired; `finish` writes only keys this handle still owns.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -115,24 +114,10 @@ pub trait JournalStore: Send + Sync {
     }
 }
 
-/// Most keys a worker round writes back in one finishing transaction (see
-/// [`SqliteStore`]'s `finish`).
-pub const FINISH_KEYS_PER_TRANSACTION: usize = 64;
-
 /// The embedded SQLite journal behind the trait: each call runs on tokio's blocking
 /// threads (a commit fsyncs). Writes go through one connection; reads that need no lease
 /// (delivery-id lookups, status, metrics) may use a second one, so a webhook's dedup
 /// lookup never waits behind a worker's commit (WAL readers do not block the writer).
-///
-/// A round's results are written back in transactions of at most
-/// [`FINISH_KEYS_PER_TRANSACTION`] keys (every result of a key in the same one, in
-/// order), each durable (`synchronous=FULL`) before the next starts, and the write
-/// connection is free between them: a group commit of webhook accepts waits behind one
-/// such slice, not behind the whole round's write-back (a round of a few hundred keys
-/// held the connection ~10 ms, the p99 of the acks in the `webhooks` bench). Each slice
-/// is a complete finish of its keys; a crash or error between slices leaves the later
-/// keys claimed, exactly as a failed finish does (released, or taken over after the
-/// lease, and sent again — writes are idempotent by contact id).
 #[derive(Clone)]
 pub struct SqliteStore {
     journal: Arc<Mutex<Journal>>,
@@ -175,35 +160,6 @@ impl SqliteStore {
     ) -> Result<T, JournalError> {
         on_blocking_thread(self.reader.clone(), f).await
     }
-}
-
-/// Splits a round's results into slices of at most `keys` keys, keeping each key's
-/// results together and in their order, and the keys in order of first appearance.
-fn slices_by_key(
-    results: Vec<(String, String, KeyResult)>,
-    keys: usize,
-) -> Vec<Vec<(String, String, KeyResult)>> {
-    let keys = keys.max(1);
-    let mut slice_of: HashMap<(String, String), usize> = HashMap::new();
-    let mut slices: Vec<Vec<(String, String, KeyResult)>> = Vec::new();
-    let mut keys_in_last = 0;
-    for result in results {
-        let key = (result.0.clone(), result.1.clone());
-        let at = match slice_of.get(&key) {
-            Some(&at) => at,
-            None => {
-                if slices.is_empty() || keys_in_last == keys {
-                    slices.push(Vec::new());
-                    keys_in_last = 0;
-                }
-                keys_in_last += 1;
-                slice_of.insert(key, slices.len() - 1);
-                slices.len() - 1
-            }
-        };
-        slices[at].push(result);
-    }
-    slices
 }
 
 async fn on_blocking_thread<T: Send + 'static>(
@@ -280,11 +236,7 @@ impl JournalStore for SqliteStore {
         results: Vec<(String, String, KeyResult)>,
         now_ms: i64,
     ) -> Result<usize, JournalError> {
-        let mut written = 0;
-        for slice in slices_by_key(results, FINISH_KEYS_PER_TRANSACTION) {
-            written += self.run(move |j| j.finish(&slice, now_ms)).await?;
-        }
-        Ok(written)
+        self.run(move |j| j.finish(&results, now_ms)).await
     }
     async fn unfinished(&self) -> Result<u64, JournalError> {
         self.read(|j| j.unfinished()).await
@@ -348,54 +300,5 @@ impl JournalStore for SqliteStore {
         outcome: Outcome,
     ) -> Result<Vec<(i64, String, Option<String>)>, JournalError> {
         self.run(move |j| j.run_failures(run_id, outcome)).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn park(list: &str, id: &str, seq: i64) -> (String, String, KeyResult) {
-        (
-            list.to_string(),
-            id.to_string(),
-            KeyResult::Park {
-                seqs: vec![seq],
-                next_attempt_at: 0,
-                error: String::new(),
-            },
-        )
-    }
-
-    fn seqs(slice: &[(String, String, KeyResult)]) -> Vec<i64> {
-        slice
-            .iter()
-            .map(|(_, _, r)| match r {
-                KeyResult::Park { seqs, .. } => seqs[0],
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn slices_keep_a_keys_results_together_and_in_order() {
-        // Keys a, b, c, d with two slices of two keys; a's and c's later results follow
-        // them into their slices, in order; the same externalId on another list is
-        // another key.
-        let results = vec![
-            park("l", "a", 1),
-            park("l", "b", 2),
-            park("l", "a", 3),
-            park("l", "c", 4),
-            park("m", "a", 5),
-            park("l", "c", 6),
-            park("l", "a", 7),
-        ];
-        let slices = slices_by_key(results, 2);
-        assert_eq!(slices.len(), 2);
-        assert_eq!(seqs(&slices[0]), vec![1, 2, 3, 7]);
-        assert_eq!(seqs(&slices[1]), vec![4, 5, 6]);
-        assert!(slices_by_key(Vec::new(), 2).is_empty());
-        assert_eq!(slices_by_key(vec![park("l", "a", 1)], 0).len(), 1);
     }
 }
