@@ -506,8 +506,8 @@ fn finish_phase(
     now_ms: i64,
 ) -> Result<usize, JournalError> {
     // Keys of this phase this journal still holds a claim on (a taken-over key is left
-    // alone). Looked up per key: reading every claim of the owner instead cost each of a
-    // round's finishing transactions a pass over the whole round's claims.
+    // alone). Looked up per key of the phase: reading every claim of the owner instead
+    // cost each phase a pass over all of the round's claims.
     let owned: HashSet<Key> = {
         let phase_keys = keys_json(phase.iter().map(|r| (&r.0, &r.1)));
         let mut stmt = tx.prepare_cached(OWNED)?;
