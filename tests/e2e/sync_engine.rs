@@ -199,6 +199,63 @@ async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
     emu.shutdown().await;
 }
 
+async fn a_round_of_many_keys_with_several_results_each_writes_every_result(backend: Backend) {
+    // 150 keys in one round, each with three results to write back (stale, superseded,
+    // applied): the finish looks each key's claims up by key; none may be lost, written
+    // to another key or left claimed.
+    const KEYS: usize = 150;
+    let emu = emulator(EmulatorConfig {
+        fixtures: Some(fixtures(false, vec![])),
+        ..Default::default()
+    })
+    .await;
+    let client = client(&emu, 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 5)).await;
+    let id = |i: usize| format!("R{i}");
+    let first: Vec<Change> = (0..KEYS)
+        .map(|i| upsert(&id(i), 20, "v2", "+14155550100"))
+        .collect();
+    engine.accept("crm", first).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let later: Vec<Change> = (0..KEYS)
+        .flat_map(|i| {
+            [
+                upsert(&id(i), 10, "v1", "+14155550100"),
+                upsert(&id(i), 30, "v3", "+14155550100"),
+                upsert(&id(i), 40, &format!("v4-{i}"), "+14155550100"),
+            ]
+        })
+        .collect();
+    engine.accept("crm", later).await.unwrap();
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        KEYS,
+        "one round takes every key"
+    );
+    assert_eq!(
+        engine.store().unfinished().await.unwrap(),
+        0,
+        "nothing left claimed"
+    );
+
+    let c = counts(&engine).await;
+    assert_eq!(c[&Outcome::Applied], 2 * KEYS as u64);
+    assert_eq!(c[&Outcome::Stale], KEYS as u64);
+    assert_eq!(c[&Outcome::Superseded], KEYS as u64);
+    let got = contacts(&emu.state(), LIST);
+    assert_eq!(got.len(), KEYS);
+    for i in 0..KEYS {
+        assert_eq!(got[&contact_id(LIST, &id(i))].0["name"], format!("v4-{i}"));
+        let status = engine.status(&id(i), Some("crm")).await.unwrap();
+        assert_eq!(
+            status[0].row.as_ref().unwrap().data["name"],
+            format!("v4-{i}")
+        );
+    }
+    emu.shutdown().await;
+}
+
 async fn bad_records_are_isolated_and_oversize_batches_bisected(backend: Backend) {
     // The API takes 8 per call; the engine sends 32: each 400 is split until it fits.
     let emu = emulator(EmulatorConfig {
@@ -636,6 +693,7 @@ async fn partial_changes_merge_into_the_contact_genesys_has(backend: Backend) {
 
 on_both_backends!(
     bad_records_are_isolated_and_oversize_batches_bisected,
+    a_round_of_many_keys_with_several_results_each_writes_every_result,
     deletes_are_soft_under_a_running_campaign_and_hard_when_idle,
     partial_changes_merge_into_the_contact_genesys_has,
     faults_on_final_state_matches_the_input,

@@ -210,8 +210,20 @@ impl JournalStore for SqliteStore {
         max_keys: usize,
         lists: Vec<String>,
     ) -> Result<Vec<ClaimedKey>, JournalError> {
-        self.run(move |j| j.claim_ready(now_ms, max_keys, &lists))
+        let raw = self
+            .run(move |j| j.claim_ready_raw(now_ms, max_keys, &lists))
+            .await?;
+        // Parsed after the write connection is free again (accepts go on meanwhile).
+        let parsed = tokio::task::spawn_blocking(move || raw.parse())
             .await
+            .map_err(|e| JournalError::Task(e.to_string()))?;
+        if parsed.is_err() {
+            // The claim is committed: give it back rather than hold it for a lease.
+            if let Err(e) = self.release().await {
+                tracing::warn!(error = %e, "could not release claims; they expire with their lease");
+            }
+        }
+        parsed
     }
     async fn renew(&self, now_ms: i64) -> Result<(), JournalError> {
         self.run(move |j| j.renew(now_ms)).await

@@ -130,12 +130,26 @@ UPDATE contacts SET last_outcome = k.value ->> 2, last_seq = k.value ->> 3, upda
 FROM json_each(?1) AS k
 WHERE contacts.list_id = k.value ->> 0 AND contacts.external_id = k.value ->> 1";
 
+/// Which of the keys `?2` (`[[list, externalId], …]`) `?1` still claims. `CROSS JOIN`
+/// keeps the keys as the outer loop (SQLite never reorders it), so each key is one
+/// lookup in `changes_by_key`.
+const OWNED: &str = "
+SELECT DISTINCT c.list_id, c.external_id
+FROM json_each(?2) AS k
+CROSS JOIN changes AS c
+WHERE c.external_id = k.value ->> 1 AND c.list_id = k.value ->> 0
+  AND c.state = 'claimed' AND c.claim_owner = ?1";
+
 /// Whatever of the keys `?2` (`[[list, externalId], …]`) `?1` still claims goes back to
 /// pending (a result that named only some of a key's changes).
+/// Looked up per key, as [`OWNED`].
 const RELEASE_LEFTOVERS: &str = "
 UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
-WHERE state = 'claimed' AND claim_owner = ?1
-  AND (list_id, external_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))";
+WHERE seq IN (
+    SELECT c.seq FROM json_each(?2) AS k
+    CROSS JOIN changes AS c
+    WHERE c.external_id = k.value ->> 1 AND c.list_id = k.value ->> 0
+      AND c.state = 'claimed' AND c.claim_owner = ?1)";
 
 /// (list, externalId).
 type Key = (String, String);
@@ -167,6 +181,62 @@ type AppliedRow<'a> = (
     i64,
 );
 
+/// A claimed change as read, its payload still JSON text.
+struct RawRow {
+    seq: i64,
+    list_id: String,
+    external_id: String,
+    source: String,
+    payload: String,
+    attempts: u32,
+    priority: i64,
+    source_updated_at: i64,
+}
+
+/// A claim as committed, JSON not yet parsed (see [`Journal::claim_ready_raw`]).
+pub(crate) struct RawClaim {
+    rows: Vec<RawRow>,
+    states: HashMap<Key, RawState>,
+}
+
+impl RawClaim {
+    /// The claimed keys (do-not-call first, then oldest) with their parsed changes and
+    /// contact states.
+    pub(crate) fn parse(self) -> Result<Vec<ClaimedKey>, JournalError> {
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|r| {
+                let change =
+                    serde_json::from_str(&r.payload).map_err(|source| JournalError::Corrupt {
+                        what: "changes.payload",
+                        source,
+                    })?;
+                Ok(ClaimedRow {
+                    change: StoredChange {
+                        seq: r.seq,
+                        source: r.source,
+                        change,
+                        attempts: r.attempts,
+                    },
+                    list_id: r.list_id,
+                    external_id: r.external_id,
+                    priority: r.priority,
+                    source_updated_at: r.source_updated_at,
+                })
+            })
+            .collect::<Result<Vec<_>, JournalError>>()?;
+        let mut states = self.states;
+        let mut keys = group_by_key(rows);
+        for key in &mut keys {
+            if let Some(state) = states.remove(&(key.list_id.clone(), key.external_id.clone())) {
+                key.state = state.parse()?;
+            }
+        }
+        Ok(keys)
+    }
+}
+
 /// A claimed row and the sort keys its key's order and its place in the key come from.
 struct ClaimedRow {
     change: StoredChange,
@@ -189,6 +259,18 @@ impl Journal {
         max_keys: usize,
         lists: &[String],
     ) -> Result<Vec<ClaimedKey>, JournalError> {
+        self.claim_ready_raw(now_ms, max_keys, lists)?.parse()
+    }
+
+    /// The claim of [`Journal::claim_ready`] with its JSON not yet parsed: the store
+    /// parses it after giving the write connection back, so webhook accepts do not wait
+    /// behind the parsing of a round's payloads and contact rows.
+    pub(crate) fn claim_ready_raw(
+        &mut self,
+        now_ms: i64,
+        max_keys: usize,
+        lists: &[String],
+    ) -> Result<RawClaim, JournalError> {
         let lists_json = serde_json::to_string(lists).expect("strings serialise");
         let expires = now_ms + self.lease_ms;
         let owner = self.owner.clone();
@@ -198,55 +280,28 @@ impl Journal {
                 stmt.query_map(
                     params![now_ms, max_keys as i64, lists_json, owner, expires],
                     |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, u32>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, i64>(7)?,
-                        ))
+                        Ok(RawRow {
+                            seq: r.get(0)?,
+                            list_id: r.get(1)?,
+                            external_id: r.get(2)?,
+                            source: r.get(3)?,
+                            payload: r.get(4)?,
+                            attempts: r.get(5)?,
+                            priority: r.get(6)?,
+                            source_updated_at: r.get(7)?,
+                        })
                     },
                 )?
                 .collect::<Result<Vec<_>, _>>()?
             };
-            let rows = rows
-                .into_iter()
-                .map(
-                    |(seq, list_id, external_id, source, payload, attempts, priority, at)| {
-                        let change = serde_json::from_str(&payload).map_err(|source| {
-                            JournalError::Corrupt {
-                                what: "changes.payload",
-                                source,
-                            }
-                        })?;
-                        Ok(ClaimedRow {
-                            change: StoredChange {
-                                seq,
-                                source,
-                                change,
-                                attempts,
-                            },
-                            list_id,
-                            external_id,
-                            priority,
-                            source_updated_at: at,
-                        })
-                    },
-                )
-                .collect::<Result<Vec<_>, JournalError>>()?;
-            let mut keys = group_by_key(rows);
-            let keys_json = keys_json(keys.iter().map(|k| (&k.list_id, &k.external_id)));
-            let mut states = load_states(tx, &keys_json)?;
-            for key in &mut keys {
-                if let Some(state) = states.remove(&(key.list_id.clone(), key.external_id.clone()))
-                {
-                    key.state = state;
-                }
-            }
-            Ok(keys)
+            let mut distinct = HashSet::new();
+            let keys_json = keys_json(
+                rows.iter()
+                    .map(|r| (&r.list_id, &r.external_id))
+                    .filter(|k| distinct.insert(*k)),
+            );
+            let states = load_states(tx, &keys_json)?;
+            Ok(RawClaim { rows, states })
         })
     }
 
@@ -373,48 +428,56 @@ fn keys_json<'a>(keys: impl Iterator<Item = (&'a String, &'a String)>) -> String
     serde_json::to_string(&keys.collect::<Vec<_>>()).expect("strings serialise")
 }
 
-/// The contact states of `keys_json`'s keys (keys without one are left out).
+/// A contact state as read, its last full row still JSON text.
+struct RawState {
+    updated_at: Option<i64>,
+    content_hash: Option<String>,
+    row: Option<String>,
+    seen_at: Option<i64>,
+    removed: bool,
+    compliance: Compliance,
+}
+
+impl RawState {
+    fn parse(self) -> Result<super::ContactState, JournalError> {
+        Ok(super::ContactState {
+            updated_at: self.updated_at.map(from_micros),
+            seen_at: self.seen_at.map(from_micros),
+            content_hash: self.content_hash,
+            row: super::parse_row(self.row)?,
+            removed: self.removed,
+            compliance: self.compliance,
+        })
+    }
+}
+
+/// The contact states of `keys_json`'s keys (keys without one are left out), unparsed.
 fn load_states(
     tx: &Transaction<'_>,
     keys_json: &str,
-) -> Result<HashMap<Key, super::ContactState>, JournalError> {
+) -> Result<HashMap<Key, RawState>, JournalError> {
     let mut stmt = tx.prepare_cached(STATES)?;
     let rows = stmt
         .query_map(params![keys_json], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                (
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, bool>(6)?,
-                ),
-                Compliance {
-                    do_not_call: r.get(7)?,
-                    do_not_call_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
-                    statement: r.get(9)?,
-                    restored_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+                RawState {
+                    updated_at: r.get(2)?,
+                    content_hash: r.get(3)?,
+                    row: r.get(4)?,
+                    seen_at: r.get(5)?,
+                    removed: r.get(6)?,
+                    compliance: Compliance {
+                        do_not_call: r.get(7)?,
+                        do_not_call_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+                        statement: r.get(9)?,
+                        restored_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+                    },
                 },
             ))
         })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(key, (at, hash, row, seen, removed), compliance)| {
-            let row = super::parse_row(row)?;
-            Ok((
-                key,
-                super::ContactState {
-                    updated_at: at.map(from_micros),
-                    seen_at: seen.map(from_micros),
-                    content_hash: hash,
-                    row,
-                    removed,
-                    compliance,
-                },
-            ))
-        })
-        .collect()
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(rows)
 }
 
 /// Splits results into phases in which each key appears at most once: a key's n-th result
@@ -442,13 +505,13 @@ fn finish_phase(
     phase: &[&(String, String, KeyResult)],
     now_ms: i64,
 ) -> Result<usize, JournalError> {
-    // Keys this journal still holds a claim on (a taken-over key is left alone).
+    // Keys of this phase this journal still holds a claim on (a taken-over key is left
+    // alone). Looked up per key of the phase: reading every claim of the owner instead
+    // cost each phase a pass over all of the round's claims.
     let owned: HashSet<Key> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT DISTINCT list_id, external_id FROM changes
-             WHERE state = 'claimed' AND claim_owner = ?1",
-        )?;
-        stmt.query_map(params![owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let phase_keys = keys_json(phase.iter().map(|r| (&r.0, &r.1)));
+        let mut stmt = tx.prepare_cached(OWNED)?;
+        stmt.query_map(params![owner, phase_keys], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
     let mut written = 0;
@@ -736,6 +799,7 @@ mod tests {
             let state = load_states(&tx, &keys)
                 .unwrap()
                 .remove(&(list_id.clone(), external_id.clone()))
+                .map(|raw| raw.parse().unwrap())
                 .unwrap_or_default();
             claimed.push(ClaimedKey {
                 list_id,
