@@ -130,6 +130,11 @@ mod allocator {
         FINISHED.store(true, Relaxed);
     }
 
+    /// Whether the bumped block at `ptr` of `size` bytes is the last handed out.
+    fn is_last(ptr: *mut u8, size: usize) -> bool {
+        ptr as usize + size == NEXT.load(Relaxed)
+    }
+
     fn bumped(ptr: *mut u8) -> bool {
         let page = ptr as usize / PAGE;
         BUMP_PAGES[page / 32].load(Relaxed) & (1 << (page % 32)) != 0
@@ -204,7 +209,7 @@ mod allocator {
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             if bumped(ptr) {
-                if ptr as usize + layout.size() == NEXT.load(Relaxed) {
+                if is_last(ptr, layout.size()) {
                     NEXT.store(ptr as usize, Relaxed);
                 }
             } else if !FINISHED.load(Relaxed) {
@@ -219,18 +224,15 @@ mod allocator {
                 return unsafe { System.realloc(ptr, layout, new_size) };
             }
             let start = ptr as usize;
-            if new_size <= layout.size() {
-                if start + layout.size() == NEXT.load(Relaxed) {
-                    NEXT.store(start + new_size, Relaxed);
-                }
-                return ptr;
-            }
-            // The last block grows in place while its region has room.
-            if start + layout.size() == NEXT.load(Relaxed)
-                && new_size <= MAX_BUMPED
+            // The last block shrinks, or grows while its region has room, in place.
+            if is_last(ptr, layout.size())
+                && new_size <= MAX_BUMPED.max(layout.size())
                 && start + new_size <= END.load(Relaxed)
             {
                 NEXT.store(start + new_size, Relaxed);
+                return ptr;
+            }
+            if new_size <= layout.size() {
                 return ptr;
             }
             // SAFETY: `new_size` is non-zero (it exceeds the old size) and the
