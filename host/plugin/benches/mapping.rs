@@ -5,7 +5,8 @@
 //! and instantiate and how much memory it uses.
 //!
 //! BEFORE and AFTER come from this one run: the Rust plugins are measured as
-//! bundled (guest profile `plugin`, opt-level 3) and as they were built before
+//! bundled (guest profile `plugin`, opt-level 3, the inline threshold of
+//! `host/bundled-plugins/build.rs`) and as they were built before
 //! (profile `plugin-small`, opt-level "s", compiled here into the plugins'
 //! target directory), each on the same host runtime.
 //!
@@ -777,7 +778,8 @@ fn main() {
          (a batch of more than 64 records runs unmetered, bounded by the deadline); `metered` runs\n\
          every call with fuel metering (as small calls, isolation re-runs and `plugin test` do),\n\
          to show what metering costs. `fuel/record` comes from one metered pass.\n\
-         `build`: `after` = the bundled plugins (guest opt-level 3); `before` = the former\n\
-         guest build (opt-level \"s\"), on the same host runtime."
+         `build`: `after` = the bundled plugins (guest opt-level 3, inline threshold 2500);\n\
+         `before` = the former guest build (opt-level \"s\", default inlining), on the same\n\
+         host runtime."
     );
 }
