@@ -28,7 +28,7 @@ fn options(per_call: usize, max_attempts: u32) -> EngineOptions {
         // Rounds back to back, as before worker pacing: these tests need the
         // later versions of a record to reach Genesys as updates of a contact
         // written by an earlier round (that is where the emulator's dialer 409s
-        // come from), not coalesced into one write by a 50 ms pause.
+        // come from), not coalesced into one write by the pause between rounds.
         round_interval: Duration::ZERO,
         ..EngineOptions::default()
     }
