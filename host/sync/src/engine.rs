@@ -96,10 +96,10 @@ pub struct EngineOptions {
     /// transactions and the Genesys calls) then carries the changes of this whole window
     /// instead of one each. A full round is followed at once; an idle worker starts at
     /// once on new work. The window trades worker commits for their size, and on the
-    /// SQLite journal webhook accepts wait behind each finish (one writer): 10 ms beat
-    /// 50 ms in the `webhooks` bench at 8 senders (p99 4–6 ms against 8–9 ms, every run
-    /// of 9 at ≥ 5,000/s against 5 of 13), and 0 ms (a round after every change) was no
-    /// better than 10.
+    /// SQLite journal webhook accepts wait behind each finish (one writer). In the
+    /// `webhooks` bench at 8 senders 10 ms beat 50 ms in one interleaved comparison (p99
+    /// 4–7 ms against 8–13 ms) and by less in another (median p99 8.1 against 8.9 ms);
+    /// 0 ms (a round after every change) was no better than 10.
     pub round_interval: Duration,
     /// Finished changes and webhook delivery ids older than this are pruned by the workers.
     pub retention: Duration,
