@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::support::*;
 use dialsync::config::DeleteMode;
 use dialsync::sync::{Change, Engine, EngineOptions, Operation, Outcome, RetryRules, contact_id};
-use dialsync_emulator::{EmulatorConfig, FixtureContact};
+use dialsync_emulator::{EmulatorConfig, FixtureContact, RunningEmulator};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -148,15 +148,27 @@ async fn faults_on_final_state_matches_the_input(backend: Backend) {
     emu.shutdown().await;
 }
 
-async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
+/// An emulator holding the plain fixtures, and an engine on `backend` with soft deletes
+/// writing to it through a client allowed `rpm` requests a minute. Keep the directory
+/// (the SQLite journal) alive as long as the engine.
+async fn soft_engine(
+    backend: Backend,
+    rpm: u32,
+    opts: EngineOptions,
+) -> (RunningEmulator, tempfile::TempDir, BackendEngine) {
     let emu = emulator(EmulatorConfig {
         fixtures: Some(fixtures(false, vec![])),
         ..Default::default()
     })
     .await;
-    let client = client(&emu, 6_000);
+    let client = client(&emu, rpm);
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 5)).await;
+    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, opts).await;
+    (emu, dir, engine)
+}
+
+async fn stale_superseded_and_unchanged_are_counted(backend: Backend) {
+    let (emu, _dir, engine) = soft_engine(backend, 6_000, options(100, 5)).await;
 
     engine
         .accept("crm", vec![upsert("A", 20, "v2", "+14155550100")])
@@ -204,14 +216,7 @@ async fn a_round_of_many_keys_with_several_results_each_writes_every_result(back
     // applied): the finish looks each key's claims up by key; none may be lost, written
     // to another key or left claimed.
     const KEYS: usize = 150;
-    let emu = emulator(EmulatorConfig {
-        fixtures: Some(fixtures(false, vec![])),
-        ..Default::default()
-    })
-    .await;
-    let client = client(&emu, 60_000);
-    let dir = tempfile::tempdir().unwrap();
-    let engine = engine_on(backend, &dir, &client, DeleteMode::Soft, options(100, 5)).await;
+    let (emu, _dir, engine) = soft_engine(backend, 60_000, options(100, 5)).await;
     let id = |i: usize| format!("R{i}");
     let first: Vec<Change> = (0..KEYS)
         .map(|i| upsert(&id(i), 20, "v2", "+14155550100"))

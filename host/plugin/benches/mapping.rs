@@ -87,51 +87,38 @@ impl BenchAllocator {
     }
 }
 
+impl BenchAllocator {
+    /// The allocator every call goes to.
+    fn chosen() -> &'static dyn GlobalAlloc {
+        if Self::system() {
+            &System
+        } else {
+            &mimalloc::MiMalloc
+        }
+    }
+}
+
 // SAFETY: every call is forwarded with the caller's guarantees to one of two
 // allocators, the same one for the whole process.
 unsafe impl GlobalAlloc for BenchAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded (see the impl).
-        unsafe {
-            if Self::system() {
-                System.alloc(layout)
-            } else {
-                mimalloc::MiMalloc.alloc(layout)
-            }
-        }
+        unsafe { Self::chosen().alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded (see the impl).
-        unsafe {
-            if Self::system() {
-                System.alloc_zeroed(layout)
-            } else {
-                mimalloc::MiMalloc.alloc_zeroed(layout)
-            }
-        }
+        unsafe { Self::chosen().alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded (see the impl).
-        unsafe {
-            if Self::system() {
-                System.dealloc(ptr, layout)
-            } else {
-                mimalloc::MiMalloc.dealloc(ptr, layout)
-            }
-        }
+        unsafe { Self::chosen().dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded (see the impl).
-        unsafe {
-            if Self::system() {
-                System.realloc(ptr, layout, new_size)
-            } else {
-                mimalloc::MiMalloc.realloc(ptr, layout, new_size)
-            }
-        }
+        unsafe { Self::chosen().realloc(ptr, layout, new_size) }
     }
 }
 
