@@ -136,6 +136,9 @@ struct RunResult {
     refused: u64,
     seconds: f64,
     latencies: Vec<Duration>,
+    /// Accepted batches per fsync of the journal during the run: per WAL flush with group
+    /// commit (flushes of workers' finishes included), per commit without it.
+    per_fsync: f64,
 }
 
 /// One bounded run: `senders` tasks share a counter of `REQUESTS_PER_RUN` requests and
@@ -214,6 +217,7 @@ async fn run(
         refused,
         seconds,
         latencies,
+        per_fsync: 0.0,
     }
 }
 
@@ -289,7 +293,21 @@ fn main() {
             }));
             for senders in SENDERS {
                 if selected(group_commit, senders) {
-                    results.push(run(&url, group_commit, senders, requests, &next_id).await);
+                    let fsyncs = |stats: dialsync::sync::CommitStats| match state
+                        .engine
+                        .store()
+                        .as_sqlite()
+                    {
+                        Some(sqlite) if group_commit => sqlite.wal_flushes(),
+                        _ => stats.transactions,
+                    };
+                    let before = state.engine.commit_stats();
+                    let flushed_before = fsyncs(before);
+                    let mut result = run(&url, group_commit, senders, requests, &next_id).await;
+                    let after = state.engine.commit_stats();
+                    result.per_fsync = (after.batches - before.batches) as f64
+                        / (fsyncs(after) - flushed_before).max(1) as f64;
+                    results.push(result);
                 }
             }
             journal_rows += rusqlite::Connection::open(dir.path().join("journal.db"))
@@ -316,7 +334,7 @@ fn main() {
             RUN_CAP.as_secs()
         );
         println!(
-            "{:>12} | {:>8} | {:>8} | {:>7} | {:>8} | {:>12} | {:>8} | {:>8}",
+            "{:>12} | {:>8} | {:>8} | {:>7} | {:>8} | {:>12} | {:>8} | {:>8} | {:>10}",
             "group commit",
             "senders",
             "accepted",
@@ -324,12 +342,13 @@ fn main() {
             "seconds",
             "accepted/s",
             "p50 ms",
-            "p99 ms"
+            "p99 ms",
+            "per fsync"
         );
-        println!("{}", "-".repeat(96));
+        println!("{}", "-".repeat(109));
         for r in &results {
             println!(
-                "{:>12} | {:>8} | {:>8} | {:>7} | {:>8.2} | {:>12.1} | {:>8.2} | {:>8.2}",
+                "{:>12} | {:>8} | {:>8} | {:>7} | {:>8.2} | {:>12.1} | {:>8.2} | {:>8.2} | {:>10.1}",
                 if r.group_commit { "on" } else { "off" },
                 r.senders,
                 r.accepted,
@@ -337,7 +356,8 @@ fn main() {
                 r.seconds,
                 r.accepted as f64 / r.seconds,
                 percentile(&r.latencies, 50.0),
-                percentile(&r.latencies, 99.0)
+                percentile(&r.latencies, 99.0),
+                r.per_fsync
             );
         }
         let acked: u64 = results.iter().map(|r| r.accepted).sum();

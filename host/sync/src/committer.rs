@@ -2,10 +2,12 @@
 //!
 //! Each accept hands its batch to the committer task and waits. The committer takes the
 //! first waiting batch, drains every other batch queued behind it (up to
-//! [`MAX_GROUP`]), commits them all in one transaction, then answers each waiter — so
-//! every caller still returns only once its own rows are durable, and while one group's
-//! fsync runs the next group gathers. With one sender it is a plain commit; the more
-//! senders wait, the more each fsync carries.
+//! [`MAX_GROUP`]), writes them all in one transaction, and answers each waiter once that
+//! transaction is durable — so every caller still returns only once its own rows are
+//! durable. The store's pipelined accept lets the committer write the next group while
+//! the previous one's fsync runs (on SQLite one flush then covers every group written
+//! meanwhile: [`crate::wal_sync`]). With one sender it is a plain commit; the more
+//! senders wait, the more each transaction and each fsync carries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,16 +15,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{Clock, EngineError};
-use crate::journal::NewBatch;
+use crate::journal::{JournalError, NewBatch};
 use crate::store::JournalStore;
 
 /// Most batches committed in one transaction (bounds a transaction's size and time).
 pub(crate) const MAX_GROUP: usize = 256;
 
+/// Where a batch's seqs (or the commit's error) go.
+type Reply = oneshot::Sender<Result<Vec<i64>, EngineError>>;
+
 /// A batch waiting for the committer, and where its seqs go.
 pub(crate) struct Pending {
     pub batch: NewBatch,
-    pub reply: oneshot::Sender<Result<Vec<i64>, EngineError>>,
+    pub reply: Reply,
 }
 
 /// How many transactions the committer ran and how many batches they carried.
@@ -76,24 +81,35 @@ pub(crate) fn start(
                 group.into_iter().map(|p| (p.batch, p.reply)).unzip();
             let now = clock.now_ms();
             let size = batches.len();
-            let committed = store.accept_group(batches, now).await;
-            match committed {
-                Ok(seqs) => {
+            match store.accept_group_pipelined(batches, now).await {
+                Ok((seqs, durable)) => {
                     counters.count(size);
-                    for (reply, seqs) in replies.into_iter().zip(seqs) {
-                        // A waiter that went away (its request was cancelled) loses nothing:
-                        // its rows are durable and the workers apply them.
-                        let _ = reply.send(Ok(seqs));
-                    }
+                    // The next group is written while this one's flush runs; its waiters
+                    // hear back only once it is durable.
+                    tokio::spawn(async move {
+                        match durable.await {
+                            Ok(()) => {
+                                for (reply, seqs) in replies.into_iter().zip(seqs) {
+                                    // A waiter that went away (its request was cancelled)
+                                    // loses nothing: its rows are durable and get applied.
+                                    let _ = reply.send(Ok(seqs));
+                                }
+                            }
+                            Err(e) => fail(replies, &e),
+                        }
+                    });
                 }
-                Err(e) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(EngineError::Commit(message.clone())));
-                    }
-                }
+                Err(e) => fail(replies, &e),
             }
         }
     });
     tx
+}
+
+/// Answers every waiter of a group with the commit's error.
+fn fail(replies: Vec<Reply>, error: &JournalError) {
+    let message = error.to_string();
+    for reply in replies {
+        let _ = reply.send(Err(EngineError::Commit(message.clone())));
+    }
 }

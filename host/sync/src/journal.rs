@@ -23,7 +23,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -510,51 +510,37 @@ impl Journal {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut out = Vec::with_capacity(batches.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO changes (source, list_id, external_id, op, priority, source_updated_at,
-                    payload, state, accepted_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            let mut delivered = tx.prepare_cached(
-                "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let received_at = rfc3339_ms(now_ms);
-            for batch in batches {
-                let mut seqs = Vec::with_capacity(batch.changes.len());
-                for change in &batch.changes {
-                    let payload =
-                        serde_json::to_string(change).expect("a change always serialises to JSON");
-                    insert.execute(params![
-                        batch.source,
-                        batch.list_id,
-                        change.external_id,
-                        change.operation.as_str(),
-                        Lane::of(change),
-                        micros(change.source_updated_at),
-                        payload,
-                        ChangeState::Pending,
-                        now_ms,
-                        batch.run_id
-                    ])?;
-                    seqs.push(tx.last_insert_rowid());
-                }
-                if !batch.deliveries.is_empty() {
-                    let summary = match batch.summary {
-                        Some(f) => f(&seqs),
-                        None => "{}".to_string(),
-                    };
-                    for id in &batch.deliveries {
-                        delivered.execute(params![batch.source, id, received_at, summary])?;
-                    }
-                }
-                out.push(seqs);
-            }
-        }
+        let out = insert_group(&tx, batches, now_ms)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// [`Journal::accept_group`] committed without an fsync of its own: the rows are in
+    /// the WAL but durable only once the WAL is synced (see [`crate::wal_sync`], which
+    /// the store's pipelined accept waits for before anyone is told).
+    pub(crate) fn accept_group_unsynced(
+        &mut self,
+        batches: Vec<NewBatch>,
+        now_ms: i64,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        unsynced_transaction(&mut self.conn, |tx| insert_group(tx, batches, now_ms))
+    }
+
+    /// The connection's `PRAGMA synchronous` (2 = FULL: every commit fsyncs itself).
+    #[cfg(test)]
+    pub(crate) fn synchronous(&self) -> Result<i64, JournalError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+    }
+
+    /// The journal's write-ahead log file (`<path>-wal`), or `None` for an in-memory
+    /// journal.
+    pub(crate) fn wal_path(&self) -> Option<std::path::PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(|p| std::path::PathBuf::from(format!("{p}-wal")))
     }
 
     /// The stored summary of a delivery id of `source`, if it was delivered.
@@ -915,6 +901,79 @@ impl Journal {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// Inserts each batch's changes and delivery ids in `tx`; returns each batch's seqs.
+fn insert_group(
+    tx: &Transaction<'_>,
+    batches: Vec<NewBatch>,
+    now_ms: i64,
+) -> Result<Vec<Vec<i64>>, JournalError> {
+    let mut out = Vec::with_capacity(batches.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO changes (source, list_id, external_id, op, priority, source_updated_at,
+                    payload, state, accepted_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut delivered = tx.prepare_cached(
+                "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+    let received_at = rfc3339_ms(now_ms);
+    for batch in batches {
+        let mut seqs = Vec::with_capacity(batch.changes.len());
+        for change in &batch.changes {
+            let payload =
+                serde_json::to_string(change).expect("a change always serialises to JSON");
+            insert.execute(params![
+                batch.source,
+                batch.list_id,
+                change.external_id,
+                change.operation.as_str(),
+                Lane::of(change),
+                micros(change.source_updated_at),
+                payload,
+                ChangeState::Pending,
+                now_ms,
+                batch.run_id
+            ])?;
+            seqs.push(tx.last_insert_rowid());
+        }
+        if !batch.deliveries.is_empty() {
+            let summary = match batch.summary {
+                Some(f) => f(&seqs),
+                None => "{}".to_string(),
+            };
+            for id in &batch.deliveries {
+                delivered.execute(params![batch.source, id, received_at, summary])?;
+            }
+        }
+        out.push(seqs);
+    }
+    Ok(out)
+}
+
+/// Runs `f` in an immediate transaction committed without an fsync of its own
+/// (`synchronous=NORMAL` for that commit), then puts the connection back to
+/// `synchronous=FULL`. WAL frames are appended in order, so the next fsync of the log —
+/// any `FULL` commit's, a checkpoint's or [`crate::wal_sync`]'s — makes it durable along
+/// with everything before it. Setting the flag does no I/O; it is restored whether or not
+/// `f` succeeded.
+pub(crate) fn unsynced_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, JournalError>,
+) -> Result<T, JournalError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let out = (|| -> Result<T, JournalError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    })();
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let value = out?;
+    restored?;
+    Ok(value)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), JournalError> {

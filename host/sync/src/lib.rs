@@ -36,6 +36,7 @@ pub mod records;
 mod sink;
 mod store;
 mod validate;
+mod wal_sync;
 
 pub use apply::{DeleteMode, RetryRules, SourceRules};
 pub use change::{Change, EXTERNAL_ID_COLUMN, FieldError, Operation, Outcome, Phone, Row, Target};
@@ -55,5 +56,5 @@ pub use journal::{
 pub use kinds::{ChangeState, Lane, parse_operation};
 pub use owner::{lease_owner_id, owner_pid};
 pub use sink::{ContactSink, ContactWrite, ListShape, SinkError, SinkErrorKind};
-pub use store::{JournalStore, SqliteStore};
+pub use store::{Durable, JournalStore, SqliteStore};
 pub use validate::{MAX_CELL_CHARS, validate};

@@ -4,11 +4,16 @@
 //! `dialsync-pg` crate for several workers on several machines.
 //!
 //! Both keep the same contract: an accepted batch (changes and their webhook delivery ids)
-//! is durable when `accept_group` returns; claims are per key (contact list, externalId)
+//! is durable when `accept_group` returns (or, from `accept_group_pipelined`, when the
+//! future it returns resolves); a delivery id is reported as known only once it is
+//! durable; claims are per key (contact list, externalId)
 //! under a lease owned by this store handle, renewed while a round runs and taken over
 //! once expired; `finish` writes only keys this handle still owns.
 
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 
@@ -17,6 +22,11 @@ use crate::journal::{
     ClaimedKey, ComplianceAlert, ContactStatus, DeadLetter, Journal, JournalError, KeyResult,
     NewBatch,
 };
+use crate::wal_sync::WalSyncer;
+
+/// Resolves once a pipelined accept's batches are durable (see
+/// [`JournalStore::accept_group_pipelined`]).
+pub type Durable = Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send>>;
 
 /// The journal, whichever database holds it.
 #[async_trait]
@@ -32,6 +42,19 @@ pub trait JournalStore: Send + Sync {
         batches: Vec<NewBatch>,
         now_ms: i64,
     ) -> Result<Vec<Vec<i64>>, JournalError>;
+    /// Records batches like [`JournalStore::accept_group`] but returns once they are
+    /// written, with a future that resolves when they are durable; nobody may be told of
+    /// them before it does. The SQLite store flushes its log on a separate thread
+    /// meanwhile, so the next group is written while this one's fsync runs
+    /// ([`crate::wal_sync`]); the default is `accept_group`, durable on return.
+    async fn accept_group_pipelined(
+        &self,
+        batches: Vec<NewBatch>,
+        now_ms: i64,
+    ) -> Result<(Vec<Vec<i64>>, Durable), JournalError> {
+        let seqs = self.accept_group(batches, now_ms).await?;
+        Ok((seqs, Box::pin(std::future::ready(Ok(())))))
+    }
     /// The stored summary of a delivery id of `source`, if it was delivered.
     async fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError>;
     /// Which of `ids` of `source` were already delivered.
@@ -118,23 +141,71 @@ pub trait JournalStore: Send + Sync {
 /// threads (a commit fsyncs). Writes go through one connection; reads that need no lease
 /// (delivery-id lookups, status, metrics) may use a second one, so a webhook's dedup
 /// lookup never waits behind a worker's commit (WAL readers do not block the writer).
+///
+/// Accepts through the group committer and workers' finishes commit without an fsync of
+/// their own and are flushed by one thread per store ([`crate::wal_sync`]); the accepts
+/// wait for the flush, the finishes do not.
 #[derive(Clone)]
 pub struct SqliteStore {
     journal: Arc<Mutex<Journal>>,
     reader: Arc<Mutex<Journal>>,
     owner: String,
+    /// The journal's WAL file (`None` in memory: every commit then fsyncs itself).
+    wal: Option<PathBuf>,
+    /// The WAL flushing thread, started on first use (`None`: it could not start).
+    syncer: Arc<OnceLock<Option<Arc<WalSyncer>>>>,
 }
 
 impl SqliteStore {
     /// Wraps an open journal (reads and writes on its one connection).
     pub fn new(journal: Journal) -> SqliteStore {
         let owner = journal.owner().to_string();
+        let wal = journal.wal_path();
         let journal = Arc::new(Mutex::new(journal));
         SqliteStore {
             reader: journal.clone(),
             journal,
             owner,
+            wal,
+            syncer: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The WAL flushing thread, started on first use; `None` for an in-memory journal or
+    /// when the thread could not start (commits then fsync themselves).
+    fn syncer(&self) -> Option<Arc<WalSyncer>> {
+        self.syncer
+            .get_or_init(|| {
+                let wal = self.wal.clone()?;
+                WalSyncer::start(wal)
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "could not start the WAL flushing thread; \
+                            every journal commit fsyncs itself");
+                    })
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+
+    /// Waits until everything any connection has committed to the WAL so far is on disk
+    /// (a row another process wrote and is still flushing is then durable too).
+    async fn flush_now(&self) -> Result<(), JournalError> {
+        match self.syncer() {
+            Some(syncer) => {
+                let ticket = syncer.written();
+                syncer.durable(ticket).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// How many times the WAL flushing thread has flushed the log (0 before first use).
+    pub fn wal_flushes(&self) -> u64 {
+        self.syncer
+            .get()
+            .and_then(|s| s.as_ref().map(|s| s.flushes()))
+            .unwrap_or(0)
     }
 
     /// Wraps an open journal, with a second connection to the same file for reads.
@@ -192,9 +263,32 @@ impl JournalStore for SqliteStore {
     ) -> Result<Vec<Vec<i64>>, JournalError> {
         self.run(move |j| j.accept_group(batches, now_ms)).await
     }
+    async fn accept_group_pipelined(
+        &self,
+        batches: Vec<NewBatch>,
+        now_ms: i64,
+    ) -> Result<(Vec<Vec<i64>>, Durable), JournalError> {
+        let Some(syncer) = self.syncer() else {
+            let seqs = self.accept_group(batches, now_ms).await?;
+            return Ok((seqs, Box::pin(std::future::ready(Ok(())))));
+        };
+        let writer = syncer.clone();
+        let (seqs, ticket) = self
+            .run(move |j| {
+                let seqs = j.accept_group_unsynced(batches, now_ms)?;
+                Ok((seqs, writer.written()))
+            })
+            .await?;
+        Ok((seqs, Box::pin(async move { syncer.durable(ticket).await })))
+    }
     async fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError> {
         let (source, id) = (source.to_string(), id.to_string());
-        self.read(move |j| j.delivery(&source, &id)).await
+        let found = self.read(move |j| j.delivery(&source, &id)).await?;
+        if found.is_some() {
+            // It may be a commit still being flushed: answer "duplicate" only once durable.
+            self.flush_now().await?;
+        }
+        Ok(found)
     }
     async fn known_deliveries(
         &self,
@@ -202,7 +296,13 @@ impl JournalStore for SqliteStore {
         ids: Vec<String>,
     ) -> Result<Vec<String>, JournalError> {
         let source = source.to_string();
-        self.read(move |j| j.known_deliveries(&source, &ids)).await
+        let known = self
+            .read(move |j| j.known_deliveries(&source, &ids))
+            .await?;
+        if !known.is_empty() {
+            self.flush_now().await?;
+        }
+        Ok(known)
     }
     async fn claim_ready(
         &self,
@@ -236,7 +336,19 @@ impl JournalStore for SqliteStore {
         results: Vec<(String, String, KeyResult)>,
         now_ms: i64,
     ) -> Result<usize, JournalError> {
-        self.run(move |j| j.finish(&results, now_ms)).await
+        match self.syncer() {
+            // Not waited for: a finish lost in a power cut only means its changes are
+            // sent again (see `journal::rounds`).
+            Some(syncer) => {
+                self.run(move |j| {
+                    let written = j.finish_unsynced(&results, now_ms)?;
+                    syncer.written();
+                    Ok(written)
+                })
+                .await
+            }
+            None => self.run(move |j| j.finish(&results, now_ms)).await,
+        }
     }
     async fn unfinished(&self) -> Result<u64, JournalError> {
         self.read(|j| j.unfinished()).await
@@ -300,5 +412,82 @@ impl JournalStore for SqliteStore {
         outcome: Outcome,
     ) -> Result<Vec<(i64, String, Option<String>)>, JournalError> {
         self.run(move |j| j.run_failures(run_id, outcome)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::{Change, Operation};
+
+    fn batch(id: &str, delivery: &str) -> NewBatch {
+        NewBatch {
+            source: "sn".into(),
+            list_id: "L".into(),
+            changes: vec![Change {
+                external_id: id.into(),
+                source_id: format!("src-{id}"),
+                source_updated_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+                operation: Operation::Upsert,
+                partial: false,
+                columns: BTreeMap::from([("name".to_string(), "Ann".to_string())]),
+                phones: vec![],
+                callable: None,
+            }],
+            run_id: None,
+            deliveries: vec![delivery.into()],
+            summary: None,
+        }
+    }
+
+    fn store(path: &std::path::Path) -> SqliteStore {
+        SqliteStore::with_reader(Journal::open(path).unwrap(), Journal::open(path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_pipelined_accept_is_durable_only_after_a_flush_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir.path().join("journal.db"));
+        let (seqs, durable) = store
+            .accept_group_pipelined(vec![batch("A", "d-1"), batch("B", "d-2")], 1)
+            .await
+            .unwrap();
+        assert_eq!(seqs, vec![vec![1], vec![2]]);
+        durable.await.unwrap();
+        assert!(store.wal_flushes() >= 1, "acknowledged before any flush");
+        // The connection is back to fsyncing its own commits.
+        assert_eq!(store.run(|j| j.synchronous()).await.unwrap(), 2, "FULL");
+    }
+
+    #[tokio::test]
+    async fn a_known_delivery_id_is_answered_only_once_the_log_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        // Another process wrote the delivery and has not flushed it yet.
+        Journal::open(&path)
+            .unwrap()
+            .accept_group_unsynced(vec![batch("A", "d-1")], 1)
+            .unwrap();
+        let store = store(&path);
+        assert_eq!(store.wal_flushes(), 0);
+        assert!(store.delivery("sn", "d-1").await.unwrap().is_some());
+        assert_eq!(
+            store.wal_flushes(),
+            1,
+            "flushed before answering `duplicate`"
+        );
+        let known = store
+            .known_deliveries("sn", vec!["d-1".into(), "d-9".into()])
+            .await
+            .unwrap();
+        assert_eq!(known, vec!["d-1".to_string()]);
+        assert_eq!(store.wal_flushes(), 2);
+        // An unknown id needs no flush.
+        assert!(store.delivery("sn", "d-9").await.unwrap().is_none());
+        assert_eq!(store.wal_flushes(), 2);
     }
 }

@@ -14,16 +14,21 @@
 //! cut leaves the change pending (or claimed until its lease expires), and whoever claims
 //! it next sends it again, which is safe (writes are idempotent by contact id). So those
 //! transactions commit without their own fsync (`synchronous=NORMAL` for that commit;
-//! WAL frames are appended in order and every later `FULL` commit — each accept and each
-//! finish — fsyncs the log up to and including them). Finishes stay `FULL`.
+//! WAL frames are appended in order and every later flush of the log makes them durable).
+//! A finish records what was already written to Genesys; losing it in a power cut means
+//! its changes are sent again, which is just as safe. So the store's workers finish
+//! without an fsync of their own too, and the store's WAL flushing thread
+//! ([`crate::wal_sync`]) flushes right after, nobody waiting for it — a finish no longer
+//! holds the write lock, and every webhook accept behind it, for a disk flush.
+//! [`Journal::finish`] itself (used directly, without the store) stays `FULL`.
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{
     ClaimedKey, Journal, JournalError, KeyResult, NewState, Seen, StoredChange, exec_cached,
-    from_micros, micros,
+    from_micros, micros, unsynced_transaction,
 };
 use crate::change::{Compliance, Outcome};
 
@@ -274,7 +279,7 @@ impl Journal {
         let lists_json = serde_json::to_string(lists).expect("strings serialise");
         let expires = now_ms + self.lease_ms;
         let owner = self.owner.clone();
-        lease_transaction(&mut self.conn, |tx| {
+        unsynced_transaction(&mut self.conn, |tx| {
             let rows = {
                 let mut stmt = tx.prepare_cached(CLAIM)?;
                 stmt.query_map(
@@ -308,7 +313,7 @@ impl Journal {
     /// Extends every lease this journal holds (called while a round is in progress).
     pub fn renew(&mut self, now_ms: i64) -> Result<(), JournalError> {
         let (owner, expires) = (self.owner.clone(), now_ms + self.lease_ms);
-        lease_transaction(&mut self.conn, |tx| {
+        unsynced_transaction(&mut self.conn, |tx| {
             exec_cached(
                 tx,
                 "UPDATE changes SET claim_expires_at = ?2 WHERE state = 'claimed' AND claim_owner = ?1",
@@ -321,7 +326,7 @@ impl Journal {
     /// Returns every claim this journal holds to pending (a failed round).
     pub fn release(&mut self) -> Result<(), JournalError> {
         let owner = self.owner.clone();
-        lease_transaction(&mut self.conn, |tx| {
+        unsynced_transaction(&mut self.conn, |tx| {
             exec_cached(
                 tx,
                 "UPDATE changes SET state = 'pending', claim_owner = NULL, claim_expires_at = NULL
@@ -345,39 +350,41 @@ impl Journal {
         results: &[(String, String, KeyResult)],
         now_ms: i64,
     ) -> Result<usize, JournalError> {
-        let owner = self.owner.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut written = 0;
-        for phase in phases(results) {
-            written += finish_phase(&tx, &owner, &phase, now_ms)?;
-        }
-        let all_keys = keys_json(results.iter().map(|(l, e, _)| (l, e)));
-        exec_cached(&tx, RELEASE_LEFTOVERS, params![owner, all_keys])?;
+        let written = finish_in(&tx, &self.owner, results, now_ms)?;
         tx.commit()?;
         Ok(written)
     }
+
+    /// [`Journal::finish`] committed without an fsync of its own (see the module docs):
+    /// what the store's workers use, with the WAL synced right after by
+    /// [`crate::wal_sync`] without anyone waiting for it.
+    pub(crate) fn finish_unsynced(
+        &mut self,
+        results: &[(String, String, KeyResult)],
+        now_ms: i64,
+    ) -> Result<usize, JournalError> {
+        let owner = self.owner.clone();
+        unsynced_transaction(&mut self.conn, |tx| finish_in(tx, &owner, results, now_ms))
+    }
 }
 
-/// Runs `f` in an immediate transaction committed without an fsync of its own (see the
-/// module docs: only for leases), then puts the connection back to `synchronous=FULL`.
-/// Setting the flag does no I/O; it is restored whether or not `f` succeeded.
-fn lease_transaction<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, JournalError>,
-) -> Result<T, JournalError> {
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let out = (|| -> Result<T, JournalError> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
-    })();
-    let restored = conn.pragma_update(None, "synchronous", "FULL");
-    let value = out?;
-    restored?;
-    Ok(value)
+/// Writes a finish's phases and releases the leftovers, in `tx`.
+fn finish_in(
+    tx: &Transaction<'_>,
+    owner: &str,
+    results: &[(String, String, KeyResult)],
+    now_ms: i64,
+) -> Result<usize, JournalError> {
+    let mut written = 0;
+    for phase in phases(results) {
+        written += finish_phase(tx, owner, &phase, now_ms)?;
+    }
+    let all_keys = keys_json(results.iter().map(|(l, e, _)| (l, e)));
+    exec_cached(tx, RELEASE_LEFTOVERS, params![owner, all_keys])?;
+    Ok(written)
 }
 
 /// A key being grouped: (min priority, min seq, the key, each change's (source
@@ -1245,17 +1252,15 @@ mod tests {
     fn lease_statements_leave_the_connection_durable() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::open(&dir.path().join("j.db")).unwrap();
-        let synchronous = |j: &Journal| -> i64 {
-            j.conn
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .optional()
-                .unwrap()
-                .unwrap()
-        };
-        assert_eq!(synchronous(&j), 2, "FULL");
+        assert_eq!(j.synchronous().unwrap(), 2, "FULL");
         j.claim_ready(0, 10, &["L".to_string()]).unwrap();
         j.renew(0).unwrap();
         j.release().unwrap();
-        assert_eq!(synchronous(&j), 2, "FULL again after the lease statements");
+        j.finish_unsynced(&[], 0).unwrap();
+        assert_eq!(
+            j.synchronous().unwrap(),
+            2,
+            "FULL again after the lease statements and an unsynced finish"
+        );
     }
 }
