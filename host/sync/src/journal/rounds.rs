@@ -710,7 +710,6 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
-    use rusqlite::OptionalExtension;
 
     use super::*;
     use crate::change::{Change, Operation};
