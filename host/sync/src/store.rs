@@ -144,7 +144,8 @@ pub trait JournalStore: Send + Sync {
 ///
 /// Accepts through the group committer and workers' finishes commit without an fsync of
 /// their own and are flushed by one thread per store ([`crate::wal_sync`]); the accepts
-/// wait for the flush, the finishes do not.
+/// wait for the flush, the finishes do not (they ride on the next accept's flush, or are
+/// flushed within 100 ms).
 #[derive(Clone)]
 pub struct SqliteStore {
     journal: Arc<Mutex<Journal>>,
@@ -342,7 +343,7 @@ impl JournalStore for SqliteStore {
             Some(syncer) => {
                 self.run(move |j| {
                     let written = j.finish_unsynced(&results, now_ms)?;
-                    syncer.written();
+                    syncer.written_lazily();
                     Ok(written)
                 })
                 .await

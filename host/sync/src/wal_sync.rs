@@ -55,11 +55,17 @@ struct Shared {
     flushes: AtomicU64,
 }
 
-/// Commits written so far (the last ticket handed out) and whether the store is closing.
+/// Commits written so far (the last ticket handed out), the last ticket somebody waits
+/// for, and whether the store is closing.
 struct Pending {
     written: u64,
+    awaited: u64,
     stop: bool,
 }
+
+/// How long a commit nobody waits for (a worker's finish) may stay unflushed when no
+/// awaited commit comes along to carry it.
+const LAZY_FLUSH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the flushing thread has made durable.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +83,7 @@ impl WalSyncer {
             wal,
             pending: Mutex::new(Pending {
                 written: 0,
+                awaited: 0,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -97,12 +104,22 @@ impl WalSyncer {
     }
 
     /// Records that a commit's frames are in the WAL (call right after the unsynced
-    /// commit, still holding the write connection) and returns its ticket.
+    /// commit, still holding the write connection) and returns its ticket, to wait for
+    /// with [`WalSyncer::durable`]: the flush starts at once.
     pub(crate) fn written(&self) -> u64 {
         let mut pending = self.shared.lock();
         pending.written += 1;
+        pending.awaited = pending.written;
         self.shared.wake.notify_one();
         pending.written
+    }
+
+    /// Records a commit nobody waits for (a worker's finish): it is flushed with the next
+    /// awaited one, or within [`LAZY_FLUSH`], so it adds no flush of its own to a busy log.
+    pub(crate) fn written_lazily(&self) {
+        let mut pending = self.shared.lock();
+        pending.written += 1;
+        self.shared.wake.notify_one();
     }
 
     /// Waits until the WAL is flushed through `ticket`.
@@ -153,11 +170,30 @@ fn flush_loop(shared: &Shared, publish: &watch::Sender<Mark>) {
     loop {
         let target = {
             let mut pending = shared.lock();
-            while pending.written == synced && !pending.stop {
-                pending = shared.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
-            }
-            if pending.written == synced {
-                return;
+            let mut lazy_since = None;
+            loop {
+                if pending.written == synced {
+                    if pending.stop {
+                        return;
+                    }
+                    pending = shared.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
+                if pending.awaited > synced || pending.stop {
+                    break;
+                }
+                // Only lazy commits are outstanding: give an awaited one a chance to
+                // carry them.
+                let since = *lazy_since.get_or_insert_with(std::time::Instant::now);
+                let left = LAZY_FLUSH.saturating_sub(since.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                pending = shared
+                    .wake
+                    .wait_timeout(pending, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
             pending.written
         };
@@ -229,5 +265,25 @@ mod tests {
         let ticket = syncer.written();
         drop(syncer);
         assert!(durable.borrow_and_update().synced >= ticket);
+    }
+
+    #[tokio::test]
+    async fn a_lazy_commit_rides_on_the_next_awaited_flush_or_the_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("j.db-wal");
+        std::fs::write(&wal, b"frames").unwrap();
+        let syncer = WalSyncer::start(wal).unwrap();
+        let mut durable = syncer.durable.clone();
+        syncer.written_lazily();
+        std::thread::sleep(LAZY_FLUSH / 4);
+        assert_eq!(syncer.flushes(), 0, "a lazy commit alone waits");
+        let awaited = syncer.written();
+        syncer.durable(awaited).await.unwrap();
+        assert_eq!(syncer.flushes(), 1, "one flush for both");
+        syncer.written_lazily();
+        let started = std::time::Instant::now();
+        durable.wait_for(|m| m.synced == awaited + 1).await.unwrap();
+        assert!(started.elapsed() >= LAZY_FLUSH / 2, "flushed by the timer");
+        assert_eq!(syncer.flushes(), 2);
     }
 }
