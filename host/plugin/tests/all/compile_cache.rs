@@ -29,14 +29,20 @@ async fn assert_maps(plugin: &LoadedPlugin) {
 }
 
 /// The compiled-code entries wasmtime wrote under `dir/modules` (not their
-/// usage stats; the cache root also holds the cleanup worker's lock files).
+/// usage stats; the cache root also holds the cleanup worker's lock files). Nor the
+/// temporary file of a write in progress (`<name>.wip-atomic-write-<reason>`, renamed
+/// over the entry when done): wasmtime's cache worker updates an entry's stats file on
+/// its own thread, and a count taken mid-write saw two entries.
 fn entries(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if path.extension().is_none_or(|e| e != "stats") {
+            } else if path.extension().is_none_or(|e| {
+                let e = e.to_string_lossy();
+                e != "stats" && !e.starts_with("wip-atomic-write")
+            }) {
                 out.push(path);
             }
         }
