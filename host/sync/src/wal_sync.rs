@@ -225,12 +225,18 @@ fn flush_loop(shared: &Shared, publish: &watch::Sender<Mark>) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_ticket_is_durable_only_after_a_flush_that_began_after_it() {
+    /// A syncer on a log file of its own (kept until the directory is dropped).
+    fn syncer_on_a_file() -> (tempfile::TempDir, WalSyncer) {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("j.db-wal");
         std::fs::write(&wal, b"frames").unwrap();
         let syncer = WalSyncer::start(wal).unwrap();
+        (dir, syncer)
+    }
+
+    #[tokio::test]
+    async fn a_ticket_is_durable_only_after_a_flush_that_began_after_it() {
+        let (_dir, syncer) = syncer_on_a_file();
         let first = syncer.written();
         syncer.durable(first).await.unwrap();
         let flushes = syncer.flushes();
@@ -257,10 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_syncer_flushes_what_is_outstanding() {
-        let dir = tempfile::tempdir().unwrap();
-        let wal = dir.path().join("j.db-wal");
-        std::fs::write(&wal, b"frames").unwrap();
-        let syncer = WalSyncer::start(wal).unwrap();
+        let (_dir, syncer) = syncer_on_a_file();
         let mut durable = syncer.durable.clone();
         let ticket = syncer.written();
         drop(syncer);
@@ -269,13 +272,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_lazy_commit_rides_on_the_next_awaited_flush_or_the_timer() {
-        let dir = tempfile::tempdir().unwrap();
-        let wal = dir.path().join("j.db-wal");
-        std::fs::write(&wal, b"frames").unwrap();
-        let syncer = WalSyncer::start(wal).unwrap();
+        let (_dir, syncer) = syncer_on_a_file();
         let mut durable = syncer.durable.clone();
         syncer.written_lazily();
-        std::thread::sleep(LAZY_FLUSH / 4);
+        std::thread::sleep(LAZY_FLUSH / 10);
         assert_eq!(syncer.flushes(), 0, "a lazy commit alone waits");
         let awaited = syncer.written();
         syncer.durable(awaited).await.unwrap();
