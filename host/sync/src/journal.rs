@@ -912,13 +912,13 @@ fn insert_group(
     let mut out = Vec::with_capacity(batches.len());
     let mut insert = tx.prepare_cached(
         "INSERT INTO changes (source, list_id, external_id, op, priority, source_updated_at,
-                    payload, state, accepted_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            payload, state, accepted_at, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut delivered = tx.prepare_cached(
-                "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
+        "INSERT OR IGNORE INTO server_webhook_deliveries (source, delivery_id, received_at, summary)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
     let received_at = rfc3339_ms(now_ms);
     for batch in batches {
         let mut seqs = Vec::with_capacity(batch.changes.len());

@@ -28,6 +28,11 @@ use crate::wal_sync::WalSyncer;
 /// [`JournalStore::accept_group_pipelined`]).
 pub type Durable = Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send>>;
 
+/// A [`Durable`] for batches that were durable on return.
+fn already_durable() -> Durable {
+    Box::pin(std::future::ready(Ok(())))
+}
+
 /// The journal, whichever database holds it.
 #[async_trait]
 pub trait JournalStore: Send + Sync {
@@ -53,7 +58,7 @@ pub trait JournalStore: Send + Sync {
         now_ms: i64,
     ) -> Result<(Vec<Vec<i64>>, Durable), JournalError> {
         let seqs = self.accept_group(batches, now_ms).await?;
-        Ok((seqs, Box::pin(std::future::ready(Ok(())))))
+        Ok((seqs, already_durable()))
     }
     /// The stored summary of a delivery id of `source`, if it was delivered.
     async fn delivery(&self, source: &str, id: &str) -> Result<Option<String>, JournalError>;
@@ -271,7 +276,7 @@ impl JournalStore for SqliteStore {
     ) -> Result<(Vec<Vec<i64>>, Durable), JournalError> {
         let Some(syncer) = self.syncer() else {
             let seqs = self.accept_group(batches, now_ms).await?;
-            return Ok((seqs, Box::pin(std::future::ready(Ok(())))));
+            return Ok((seqs, already_durable()));
         };
         let writer = syncer.clone();
         let (seqs, ticket) = self

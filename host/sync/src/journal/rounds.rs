@@ -366,8 +366,8 @@ impl Journal {
         results: &[(String, String, KeyResult)],
         now_ms: i64,
     ) -> Result<usize, JournalError> {
-        let owner = self.owner.clone();
-        unsynced_transaction(&mut self.conn, |tx| finish_in(tx, &owner, results, now_ms))
+        let owner = &self.owner;
+        unsynced_transaction(&mut self.conn, |tx| finish_in(tx, owner, results, now_ms))
     }
 }
 
